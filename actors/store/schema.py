@@ -1,0 +1,160 @@
+"""The state store's schema: forward-only migrations, applied in order at open.
+
+One SQLite file (WAL) is the source of truth (ARCHITECTURE §7). Each table has one owning actor
+that writes it; the others only read. A migration is never edited once released: add a new one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from messages.errors import WatcherError
+
+
+class StoreError(WatcherError):
+    """Raised when the state store cannot be opened or is newer than this code."""
+
+
+# (version, owner, SQL). Owners: ingestion, trigger, watcher, gpu.
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (
+        1,
+        "ingestion",
+        """
+        CREATE TABLE draws (
+            seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+            draw_id      TEXT NOT NULL,
+            stream       TEXT NOT NULL DEFAULT 'real',
+            timestamp    TEXT NOT NULL,
+            value        INTEGER NOT NULL,
+            source       TEXT NOT NULL,
+            is_backfill  INTEGER NOT NULL DEFAULT 0,
+            fingerprint  TEXT NOT NULL,
+            metadata     TEXT NOT NULL DEFAULT '{}',
+            ingested_at  TEXT NOT NULL,
+            UNIQUE (stream, draw_id)
+        );
+        CREATE INDEX draws_stream_ts ON draws (stream, timestamp);
+        """,
+    ),
+    (
+        2,
+        "watcher",
+        """
+        CREATE TABLE request_outcomes (
+            request_id      TEXT PRIMARY KEY,
+            request_type    TEXT NOT NULL,
+            status          TEXT NOT NULL,
+            correlation_id  TEXT NOT NULL,
+            reason          TEXT NOT NULL DEFAULT '',
+            detail          TEXT NOT NULL DEFAULT '{}',
+            finished_at     TEXT NOT NULL
+        );
+        CREATE TABLE step_outcomes (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id          TEXT NOT NULL,
+            request_id      TEXT NOT NULL,
+            step_id         INTEGER NOT NULL,
+            attempt         INTEGER NOT NULL,
+            status          TEXT NOT NULL,
+            action          TEXT NOT NULL,
+            confidence      REAL,
+            summary         TEXT NOT NULL DEFAULT '',
+            correlation_id  TEXT NOT NULL,
+            recorded_at     TEXT NOT NULL
+        );
+        CREATE INDEX step_outcomes_recorded ON step_outcomes (recorded_at);
+        CREATE TABLE incidents (
+            incident_id     TEXT PRIMARY KEY,
+            opened_at       TEXT NOT NULL,
+            resolved_at     TEXT,
+            severity        TEXT NOT NULL,
+            source          TEXT NOT NULL,
+            summary         TEXT NOT NULL,
+            correlation_id  TEXT NOT NULL
+        );
+        """,
+    ),
+    (
+        3,
+        "trigger",
+        """
+        CREATE TABLE diagnostics (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            draw_id         TEXT NOT NULL,
+            stream          TEXT NOT NULL DEFAULT 'real',
+            metric          TEXT NOT NULL,
+            value           REAL NOT NULL,
+            schema_version  INTEGER NOT NULL DEFAULT 1,
+            recorded_at     TEXT NOT NULL
+        );
+        CREATE INDEX diagnostics_metric ON diagnostics (metric, id);
+        """,
+    ),
+    (
+        4,
+        "gpu",
+        """
+        CREATE TABLE leases (
+            lease_id        TEXT PRIMARY KEY,
+            job             TEXT NOT NULL,
+            correlation_id  TEXT NOT NULL,
+            taken_at        TEXT NOT NULL,
+            returned_at     TEXT,
+            outcome         TEXT NOT NULL DEFAULT ''
+        );
+        """,
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the store at `path`, in WAL mode, migrated to SCHEMA_VERSION.
+
+    The connection may be handed between worker threads (never used by two at once: the async
+    wrapper serialises access).
+    """
+    try:
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    except sqlite3.Error as exc:
+        msg = f"cannot open state store {path}: {exc}"
+        raise StoreError(msg) from exc
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL is durable across application crashes in WAL mode; only power loss can drop the tail.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    migrate(conn, path)
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> int:
+    """Apply every migration newer than the file's `user_version`; return the final version."""
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if current > SCHEMA_VERSION:
+        msg = (
+            f"state store {path} has schema version {current}, newer than this code's "
+            f"{SCHEMA_VERSION}; refusing to open it"
+        )
+        raise StoreError(msg)
+    for version, _owner, sql in MIGRATIONS:
+        if version <= current:
+            continue
+        # executescript() would commit first; running statement by statement keeps each
+        # migration and its version bump in one transaction.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in sql.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            msg = f"migration {version} of state store {path} failed: {exc}"
+            raise StoreError(msg) from exc
+        conn.execute("COMMIT")
+        current = version
+    return current

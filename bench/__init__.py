@@ -1,0 +1,1 @@
+"""Benchmarks: each module runs alone (`python -m bench.NAME [--quick]`); `make bench` runs them all."""

@@ -1,0 +1,1 @@
+"""The shared vocabulary: every message and cross-actor domain model (see ARCHITECTURE §3)."""
