@@ -12,7 +12,7 @@ from messages.base import Message
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
-    from actors.runtime.envelope import Envelope
+    from actors.runtime.envelope import Envelope, ReplySlot
     from actors.runtime.kernel import ActorSystem
     from actors.runtime.ref import ActorRef
 
@@ -42,6 +42,8 @@ class Actor:
     """
 
     handlers: ClassVar[dict[type[Message], Handler]] = {}
+    fallback_handler: ClassVar[Handler | None] = None
+    """Handles every kind without a handler of its own (probes use it); None: dead letter."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -56,6 +58,7 @@ class Actor:
         self._ref: ActorRef | None = None
         self._system: ActorSystem | None = None
         self._task_group: TaskGroup | None = None
+        self._current: Envelope | None = None
         self.log: Any = structlog.get_logger()
 
     # -- wiring (done by the kernel before on_start) -------------------------------------------
@@ -95,6 +98,18 @@ class Actor:
             msg = f"{type(self).__name__} is not started: no background task before on_start"
             raise RuntimeError(msg)
         self._task_group.start_soon(func, *args, name=name or f"{self.name}:{func.__name__}")
+
+    def defer_reply(self) -> ReplySlot | None:
+        """Take over the reply of the message being handled, to give it later from a task.
+
+        The kernel then does not reply with the handler's return value; whoever holds the slot
+        must `set` or `fail` it exactly once. Returns None when the message was a tell.
+        """
+        envelope = self._current
+        if envelope is None:
+            return None
+        slot, envelope.reply = envelope.reply, None
+        return slot
 
     # -- hooks --------------------------------------------------------------------------------
 

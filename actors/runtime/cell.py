@@ -63,6 +63,8 @@ class Cell:
         self._send, self._receive = anyio.create_memory_object_stream["Envelope"](capacity)
         self._run_scope: anyio.CancelScope | None = None
         self._crash_times: deque[float] = deque()
+        self._restart_pending = False
+        """True from a crash until the next incarnation has started (counted as work)."""
 
     # -- intake -------------------------------------------------------------------------------
 
@@ -134,7 +136,13 @@ class Cell:
         async with anyio.create_task_group() as tg:
             instance._bind(self.ref, self.system, tg)
             current.set(HandlingContext(self.name))
-            await instance.on_start()
+            if not self._restart_pending:
+                self.system.work_started()  # starting is work: `wait_idle` must not pass it
+            self._restart_pending = False
+            try:
+                await instance.on_start()
+            finally:
+                self.system.work_finished()
             self.started.set()
             await self._receive_loop(instance)
             tg.cancel_scope.cancel()
@@ -167,7 +175,7 @@ class Cell:
         current.set(
             HandlingContext(self.name, message.message_id, message.correlation_id, message.kind)
         )
-        handler = instance.handlers.get(type(message))
+        handler = instance.handlers.get(type(message)) or type(instance).fallback_handler
         if handler is None:
             self.system.dead_letter(self.name, envelope, f"no handler for kind {message.kind!r}")
             if envelope.reply is not None:
@@ -178,6 +186,7 @@ class Cell:
             await instance.on_unhandled(envelope)
             return
         self.processing = envelope
+        instance._current = envelope
         try:
             result = await handler(instance, message)
         except Exception as exc:
@@ -195,6 +204,8 @@ class Cell:
 
     async def _crashed(self, instance: Actor, error: BaseException) -> bool:
         """Handle a crash; return True to restart, False to give up."""
+        self.system.work_started()  # the restart is work in flight until on_start returns
+        self._restart_pending = True
         envelope, self.processing = self.processing, None
         if envelope is not None:
             self.system.dead_letter(self.name, envelope, "handler crashed", error=error)
@@ -215,10 +226,11 @@ class Cell:
         self._crash_times.append(now)
         while self._crash_times and now - self._crash_times[0] > settings.restart_window_s:
             self._crash_times.popleft()
-        if not self.accepting:
-            return False
-        if len(self._crash_times) > settings.max_restarts:
-            self.system.escalate(self.name, error)
+        if not self.accepting or len(self._crash_times) > settings.max_restarts:
+            self._restart_pending = False
+            self.system.work_finished()
+            if self.accepting:
+                self.system.escalate(self.name, error)
             self.started.set()
             return False
         self.restarts += 1

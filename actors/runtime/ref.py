@@ -104,4 +104,3 @@ class ActorRef:
 def _sender_of(message: Message) -> str | None:
     ctx = current.get()
     return message.sender or (ctx.actor if ctx is not None else None)
-

@@ -7,9 +7,12 @@ that writes it; the others only read. A migration is never edited once released:
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from messages.errors import WatcherError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class StoreError(WatcherError):

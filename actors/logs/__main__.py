@@ -1,0 +1,5 @@
+"""`python -m actors.logs tail ...`."""
+
+from actors.logs.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,253 @@
+"""Assembly of the six actors, and the daemon: `python -m actors.system`.
+
+`open_system(settings)` runs the whole system in-process (tests and embedders use it); the CLI
+runs it until SIGINT/SIGTERM (or, with `--once`, until everything pending is processed), then
+shuts down in phases (intake first, the LLM worker last) and exits 0 — or 1 when an actor went
+past its restart intensity, 2 on a configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.to_thread
+import structlog
+
+from actors.audit import AuditLog
+from actors.bundle import BundleActor
+from actors.config import STATE_DIR_ENV, Settings, load_settings
+from actors.gpu.actor import GPUDispatchActor
+from actors.ingestion import IngestionActor
+from actors.llm.actor import LLMActor
+from actors.logconfig import close_logging, configure_logging
+from actors.paths import StatePaths
+from actors.runtime import open_actor_system
+from actors.services import (
+    BUNDLE,
+    GPU,
+    INGESTION,
+    LLM,
+    SPAWN_ORDER,
+    TRIGGER,
+    WATCHER,
+    Services,
+)
+from actors.store import open_store
+from actors.trigger import TriggerActor
+from actors.watcher import WatcherActor
+from messages.base import new_id
+from messages.errors import ConfigError, WatcherError
+
+if TYPE_CHECKING:
+    from actors.runtime import Actor, ActorRef, ActorSystem
+
+ActorFactory = Callable[[Services], "Actor"]
+
+DEFAULT_ACTORS: Mapping[str, ActorFactory] = {
+    BUNDLE: BundleActor,
+    LLM: LLMActor,
+    GPU: GPUDispatchActor,
+    WATCHER: WatcherActor,
+    TRIGGER: TriggerActor,
+    INGESTION: IngestionActor,
+}
+
+log = structlog.get_logger("system")
+
+
+@dataclass(frozen=True)
+class WatcherSystem:
+    """A running system: its services, its kernel and the refs of its actors."""
+
+    services: Services
+    kernel: ActorSystem
+
+    @property
+    def paths(self) -> StatePaths:
+        """The state directory's layout."""
+        return self.services.paths
+
+    def ref(self, name: str) -> ActorRef:
+        """The ref of one of the six actors (or of a fake standing in for it)."""
+        return self.kernel.ref(name)
+
+    async def wait_idle(self) -> None:
+        """Wait until no message is queued or being handled and no job is running."""
+        await self.kernel.wait_idle()
+
+
+@asynccontextmanager
+async def open_system(
+    settings: Settings,
+    *,
+    once: bool = False,
+    replace: Mapping[str, ActorFactory] | None = None,
+) -> AsyncIterator[WatcherSystem]:
+    """Run the six actors (any of them replaced by `replace[name]`) for the block's duration.
+
+    With `once`, actors do not watch folders: they process what is pending when told.
+    """
+    factories = {**DEFAULT_ACTORS, **(replace or {})}
+    unknown = set(factories) - set(SPAWN_ORDER)
+    if unknown:
+        msg = f"no actor named {', '.join(sorted(unknown))}; known: {', '.join(SPAWN_ORDER)}"
+        raise WatcherError(msg)
+    paths = StatePaths(settings.state_dir)
+    await anyio.to_thread.run_sync(paths.ensure)
+    audit_log = AuditLog(paths.audit)
+    run_id = new_id()
+    try:
+        async with open_store(paths.db) as store:
+            services = Services(settings, paths, store, audit_log, once)
+            await services.audit(
+                actor="system",
+                entity="system",
+                entity_id=run_id,
+                event="started",
+                correlation_id=run_id,
+                to_state="running",
+                state_dir=str(paths.root),
+                once=once,
+            )
+            async with open_actor_system(settings.kernel.settings()) as kernel:
+                for name in SPAWN_ORDER:
+                    factory = factories[name]
+                    await kernel.spawn(name, lambda f=factory: f(services))  # type: ignore[misc]
+                log.info("system.started", actors=list(SPAWN_ORDER), state_dir=str(paths.root))
+                yield WatcherSystem(services, kernel)
+                log.info("system.stopping")
+            failure = kernel.failure
+            await services.audit(
+                actor="system",
+                entity="system",
+                entity_id=run_id,
+                event="stopped",
+                correlation_id=run_id,
+                from_state="running",
+                to_state="stopped",
+                failure=None
+                if failure is None
+                else {"actor": failure.actor, "error": failure.error},
+                dead_letters=kernel.dead_letters.count,
+            )
+            log.info(
+                "system.stopped",
+                dead_letters=kernel.dead_letters.count,
+                failed_actor=None if failure is None else failure.actor,
+            )
+    finally:
+        audit_log.close()
+
+
+async def run_daemon(settings: Settings, *, once: bool) -> int:
+    """Run until a signal (or, with `once`, until idle); return the exit code."""
+    async with open_system(settings, once=once) as system:
+        if once:
+            with anyio.CancelScope() as scope:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(_stop_on_signal, system.kernel, scope)
+                    await system.wait_idle()
+                    tg.cancel_scope.cancel()
+        else:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_stop_on_signal, system.kernel, None)
+                await system.kernel.wait_stop_requested()
+                tg.cancel_scope.cancel()
+        failed = system.kernel.failure is not None
+    return 1 if failed else 0
+
+
+async def _stop_on_signal(kernel: ActorSystem, scope: anyio.CancelScope | None) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.info("system.signal", signal=signal.Signals(signum).name)
+            kernel.request_stop()
+            if scope is not None:
+                scope.cancel()
+            return
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m actors.system`."""
+    parser = argparse.ArgumentParser(
+        prog="python -m actors.system",
+        description=(
+            "Watcher: the autonomous control loop. Without a subcommand, runs the daemon until "
+            "SIGINT/SIGTERM."
+        ),
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="TOML configuration file (default: the embedded defaults)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help=f"state directory (default: ${STATE_DIR_ENV}, else ./var)",
+    )
+    parser.add_argument(
+        "--once", action="store_true", help="process what is pending (inbox and spool), then exit"
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="log level of the JSON log file (default: from the config)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["asyncio", "trio"],
+        default="asyncio",
+        help="event loop to run on (default: asyncio)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("run", help="run the daemon (the default)")
+    logs = sub.add_parser(
+        "logs", help="show the logs or the audit trail (see: logs --help)", add_help=False
+    )
+    logs.add_argument("logs_args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m actors.system` (and the `watcher` script)."""
+    args = build_parser().parse_args(argv)
+    if args.command == "logs":
+        from actors.logs.cli import main as logs_main
+
+        extra = ["--state-dir", str(args.state_dir)] if args.state_dir else []
+        return logs_main([*extra, *args.logs_args])
+    try:
+        settings = load_settings(args.config, state_dir=args.state_dir)
+    except ConfigError as exc:
+        sys.stderr.write(f"watcher: configuration error:\n{exc}\n")
+        return 2
+    if args.log_level:
+        settings = settings.model_copy(
+            update={"logging": settings.logging.model_copy(update={"level": args.log_level})}
+        )
+    paths = StatePaths(settings.state_dir).ensure()
+    configure_logging(paths.log_file, settings.logging.level)
+    try:
+        return anyio.run(partial(run_daemon, settings, once=args.once), backend=args.backend)
+    except WatcherError as exc:
+        log.critical("system.error", error=str(exc))
+        sys.stderr.write(f"watcher: {exc}\n")
+        return 1
+    finally:
+        close_logging()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,161 @@
+"""The request spool (ARCHITECTURE §6): maildir-style moves, blocking calls for a worker thread.
+
+Writers create `tmp/<id>.json`, fsync it, rename it into `new/` and fsync the folder. The watcher
+claims a request by renaming it into `cur/` (a rename is atomic, so two claimers cannot both
+win) and finishes it by renaming it into `done/`, `failed/` or `rejected/`, with a
+`<id>.reason.json` beside it when there is something to say. Nothing is ever deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import ValidationError
+
+from messages.errors import InputError
+from messages.requests import REQUEST_ADAPTER, LearningLoop, PipelineRerun, SelfplayRetrain
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from actors.paths import StatePaths
+
+Request = SelfplayRetrain | LearningLoop | PipelineRerun
+Terminal = Literal["done", "failed", "rejected"]
+SUFFIX = ".json"
+REASON_SUFFIX = ".reason.json"
+
+
+class SpoolError(InputError):
+    """A request file broke a spool rule (unparseable, bad fields, duplicate id)."""
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temporary file in the same folder, fsync, rename."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+    _fsync_dir(path.parent)
+
+
+def find(paths: StatePaths, request_id: str) -> tuple[str, Path] | None:
+    """Where a request id's file is, as (state, path), or None."""
+    for state in ("new", "cur", "done", "failed", "rejected"):
+        candidate = paths.spool_dir(state) / f"{request_id}{SUFFIX}"
+        if candidate.exists():
+            return state, candidate
+    return None
+
+
+def submit(paths: StatePaths, request: Request) -> Path:
+    """File `request` into `new/` atomically and return its path.
+
+    Raises:
+        SpoolError: a request with this id already exists in the spool.
+    """
+    if (found := find(paths, request.request_id)) is not None:
+        msg = f"request id already in the spool ({found[0]}/)"
+        raise SpoolError(request.request_id, "duplicate request id", msg)
+    name = f"{request.request_id}{SUFFIX}"
+    tmp = paths.spool_dir("tmp") / name
+    with tmp.open("wb") as handle:
+        handle.write(request.model_dump_json(indent=2).encode("utf-8"))
+        handle.flush()
+        os.fsync(handle.fileno())
+    _fsync_dir(tmp.parent)
+    target = paths.spool_dir("new") / name
+    tmp.rename(target)
+    _fsync_dir(target.parent)
+    return target
+
+
+def pending(paths: StatePaths) -> list[Path]:
+    """Request files waiting in `new/`, oldest first (dotfiles and temp files skipped)."""
+    folder = paths.spool_dir("new")
+    files = [p for p in folder.iterdir() if p.suffix == SUFFIX and not p.name.startswith(".")]
+    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+
+def claim(paths: StatePaths, path: Path) -> Path | None:
+    """Move a file from `new/` into `cur/`; None if another claimer won the race."""
+    target = paths.spool_dir("cur") / path.name
+    try:
+        path.rename(target)
+    except FileNotFoundError:
+        return None
+    _fsync_dir(target.parent)
+    return target
+
+
+def parse(path: Path) -> Request:
+    """Read and validate one request file.
+
+    Raises:
+        SpoolError: not UTF-8 JSON, or not a valid request (the rule is named).
+    """
+    try:
+        raw = path.read_bytes()
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SpoolError(path.name, "request file is not UTF-8", str(exc)) from exc
+    except json.JSONDecodeError as exc:
+        raise SpoolError(path.name, "request file is not valid JSON", str(exc)) from exc
+    try:
+        request = REQUEST_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'request'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SpoolError(path.name, "request does not match the request schema", problems) from exc
+    if f"{request.request_id}{SUFFIX}" != path.name:
+        detail = f"file {path.name} holds request_id {request.request_id!r}"
+        raise SpoolError(path.name, "file name must be <request_id>.json", detail)
+    return request
+
+
+def finish(paths: StatePaths, path: Path, state: Terminal, reason: dict[str, Any] | None) -> Path:
+    """Move a claimed (or malformed) file into a terminal folder, with its reason file first.
+
+    The reason file is written before the move, so a crash between the two leaves the request
+    in `cur/` (recovered at start-up), never in a terminal folder without its reason.
+    """
+    folder = paths.spool_dir(state)
+    if reason is not None:
+        stem = path.name.removesuffix(SUFFIX)
+        body = json.dumps(reason, indent=2, sort_keys=True, default=str).encode("utf-8")
+        write_atomic(folder / f"{stem}{REASON_SUFFIX}", body)
+    target = folder / path.name
+    if target.exists():
+        # Never overwrite what is already archived: keep both, the newcomer with a suffix.
+        target = folder / f"{path.stem}.dup-{os.urandom(4).hex()}{SUFFIX}"
+    path.rename(target)
+    _fsync_dir(folder)
+    return target
+
+
+def stranded(paths: StatePaths) -> list[Path]:
+    """Claims left in `cur/` by a crash."""
+    folder = paths.spool_dir("cur")
+    return sorted(p for p in folder.iterdir() if p.suffix == SUFFIX and not p.name.startswith("."))
+
+
+def requeue(paths: StatePaths, path: Path) -> Path:
+    """Put a stranded claim back into `new/` so it is processed again."""
+    target = paths.spool_dir("new") / path.name
+    path.rename(target)
+    _fsync_dir(target.parent)
+    return target

@@ -1,0 +1,101 @@
+"""The spool's request file format (ARCHITECTURE §6) and the messages about requests."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, Field, TypeAdapter, field_validator
+
+from messages.base import Message, Model, new_id, utcnow
+from messages.enums import LearningLoopScope
+
+RequestSource = Literal["trigger", "cli", "external"]
+
+
+class RequestBase(Model):
+    """Fields every request carries."""
+
+    request_id: str = Field(default_factory=new_id, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    """Unique; also the spool file's name."""
+    created_at: AwareDatetime = Field(default_factory=utcnow)
+    correlation_id: str = Field(default_factory=new_id)
+    source: RequestSource = "external"
+    reason: str = Field(default="", max_length=2000)
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    """What made Chapter 13 file it (trigger name, figures), for the audit trail."""
+
+
+class SelfplayRetrain(RequestBase):
+    """Run selfplay to explore new policy candidates."""
+
+    request_type: Literal["selfplay_retrain"] = "selfplay_retrain"
+    episodes: int = Field(5, ge=1, le=50)
+    survivors_artifact: str | None = None
+    min_fitness: float | None = None
+
+
+class LearningLoop(RequestBase):
+    """Run the learning loop: the scope's explicit step list, in order."""
+
+    request_type: Literal["learning_loop"] = "learning_loop"
+    scope: LearningLoopScope = LearningLoopScope.STEPS_3_5_6
+
+
+class PipelineRerun(RequestBase):
+    """Rerun the pipeline: every step (1..6) or an explicit list."""
+
+    request_type: Literal["pipeline_rerun"] = "pipeline_rerun"
+    steps: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_known_and_ordered(cls, steps: tuple[int, ...]) -> tuple[int, ...]:
+        if not steps:
+            msg = "steps must name at least one step"
+            raise ValueError(msg)
+        if any(step not in range(1, 7) for step in steps):
+            msg = f"steps must be within 1..6, got {list(steps)}"
+            raise ValueError(msg)
+        if list(steps) != sorted(set(steps)):
+            msg = f"steps must be increasing without repeats, got {list(steps)}"
+            raise ValueError(msg)
+        return steps
+
+
+WatcherRequest = Annotated[
+    SelfplayRetrain | LearningLoop | PipelineRerun, Field(discriminator="request_type")
+]
+REQUEST_ADAPTER: TypeAdapter[SelfplayRetrain | LearningLoop | PipelineRerun] = TypeAdapter(
+    WatcherRequest
+)
+
+
+def request_steps(request: SelfplayRetrain | LearningLoop | PipelineRerun) -> tuple[str, ...]:
+    """The ordered units of work of a request: step numbers as text, or `selfplay`."""
+    if isinstance(request, SelfplayRetrain):
+        return ("selfplay",)
+    if isinstance(request, LearningLoop):
+        return tuple(str(step) for step in request.scope.steps)
+    return tuple(str(step) for step in request.steps)
+
+
+class RequestFiled(Message):
+    """A request was written into the spool's `new/` (a nudge: the spool is the truth)."""
+
+    kind: Literal["request_filed"] = "request_filed"
+    request_id: str
+
+
+class ProcessSpool(Message):
+    """Scan the spool's `new/` now and process every request found."""
+
+    kind: Literal["process_spool"] = "process_spool"
+
+
+class RequestFinished(Message):
+    """A request reached a terminal state (told to the TriggerActor: cooldowns, pools)."""
+
+    kind: Literal["request_finished"] = "request_finished"
+    request_id: str
+    request_type: str
+    status: Literal["completed", "failed", "rejected", "halted", "escalated"]

@@ -1,0 +1,44 @@
+"""One discriminated union of every message kind: what logs, spool and worker protocol parse."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, TypeAdapter
+
+from messages.bundle import BuildBundle, BundleBuilt
+from messages.dispatch import JobFinished, JobProgress, RunJob
+from messages.ingestion import DrawIngested, InboxFileSeen, IngestInbox
+from messages.llm import Decide, Decision, ReleaseVRAM, VRAMReleased, VRAMReturned
+from messages.requests import ProcessSpool, RequestFiled, RequestFinished
+
+AnyMessage = Annotated[
+    DrawIngested
+    | InboxFileSeen
+    | IngestInbox
+    | RequestFiled
+    | ProcessSpool
+    | RequestFinished
+    | BuildBundle
+    | BundleBuilt
+    | Decide
+    | Decision
+    | ReleaseVRAM
+    | VRAMReleased
+    | VRAMReturned
+    | RunJob
+    | JobProgress
+    | JobFinished,
+    Field(discriminator="kind"),
+]
+
+MESSAGE_ADAPTER: TypeAdapter[AnyMessage] = TypeAdapter(AnyMessage)
+
+
+def parse_message(data: str | bytes) -> AnyMessage:
+    """Parse one JSON message of any kind.
+
+    Raises:
+        pydantic.ValidationError: unknown `kind`, a missing or extra field, a bad value.
+    """
+    return MESSAGE_ADAPTER.validate_json(data)
