@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import structlog
 
+from actors.runtime.context import HandlingContext, current
 from messages.base import Message
 
 if TYPE_CHECKING:
@@ -97,7 +98,14 @@ class Actor:
         if self._task_group is None:
             msg = f"{type(self).__name__} is not started: no background task before on_start"
             raise RuntimeError(msg)
-        self._task_group.start_soon(func, *args, name=name or f"{self.name}:{func.__name__}")
+        actor = self.name
+
+        async def run() -> None:
+            # Its own context: its logs must not borrow the id of the message being handled.
+            current.set(HandlingContext(actor))
+            await func(*args)
+
+        self._task_group.start_soon(run, name=name or f"{actor}:{func.__name__}")
 
     def defer_reply(self) -> ReplySlot | None:
         """Take over the reply of the message being handled, to give it later from a task.

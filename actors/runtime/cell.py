@@ -20,13 +20,12 @@ import anyio.lowlevel
 import structlog
 
 from actors.runtime.context import HandlingContext, current
+from actors.runtime.mailbox import Mailbox, MailboxClosedError
 from actors.runtime.ref import ActorRef
 from messages.errors import ActorDeadError, ActorError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
     from actors.runtime.actor import Actor
     from actors.runtime.envelope import Envelope
@@ -58,9 +57,7 @@ class Cell:
         self.restarts = 0
         self.started = anyio.Event()
         self.done = anyio.Event()
-        self._send: MemoryObjectSendStream[Envelope]
-        self._receive: MemoryObjectReceiveStream[Envelope]
-        self._send, self._receive = anyio.create_memory_object_stream["Envelope"](capacity)
+        self.mailbox = Mailbox(capacity)
         self._run_scope: anyio.CancelScope | None = None
         self._crash_times: deque[float] = deque()
         self._restart_pending = False
@@ -80,13 +77,8 @@ class Cell:
         if not self.accepting:
             self._refuse(envelope)
             return True
-        try:
-            self._send.send_nowait(envelope)
-        except anyio.WouldBlock:
+        if not self.mailbox.put_nowait(envelope):
             return False
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self._refuse(envelope)
-            return True
         self.system.work_started()
         return True
 
@@ -98,8 +90,8 @@ class Cell:
         # Counted before the wait: the receiver may handle it before this task resumes.
         self.system.work_started()
         try:
-            await self._send.send(envelope)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            await self.mailbox.put(envelope)
+        except MailboxClosedError:
             self.system.work_finished()
             self._refuse(envelope)
         except BaseException:
@@ -109,7 +101,7 @@ class Cell:
     @property
     def queued(self) -> int:
         """Messages waiting in the mailbox."""
-        return self._receive.statistics().current_buffer_used
+        return len(self.mailbox)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -148,33 +140,30 @@ class Cell:
             tg.cancel_scope.cancel()
 
     async def _receive_loop(self, instance: Actor) -> None:
-        receive = self._receive
+        mailbox = self.mailbox
         fairness = self.system.settings.fairness_batch
+        context = HandlingContext(self.name)
+        current.set(context)
         batch = 0
         while True:
-            try:
-                envelope = receive.receive_nowait()
-            except anyio.WouldBlock:
+            envelope = mailbox.get_nowait()
+            if envelope is None:
                 batch = 0
-                try:
-                    envelope = await receive.receive()
-                except anyio.EndOfStream:
+                context.message = None
+                envelope = await mailbox.get()
+                if envelope is None:
                     return
-            except anyio.EndOfStream:
-                return
             else:
                 # Drained without a scheduler round-trip; yield every `fairness` messages.
                 batch += 1
                 if batch >= fairness:
                     batch = 0
                     await anyio.lowlevel.checkpoint()
+            context.message = envelope.message
             await self._handle(instance, envelope)
 
     async def _handle(self, instance: Actor, envelope: Envelope) -> None:
         message = envelope.message
-        current.set(
-            HandlingContext(self.name, message.message_id, message.correlation_id, message.kind)
-        )
         handler = instance.handlers.get(type(message)) or type(instance).fallback_handler
         if handler is None:
             self.system.dead_letter(self.name, envelope, f"no handler for kind {message.kind!r}")
@@ -253,15 +242,10 @@ class Cell:
             self._refuse(self.processing)
             self.processing = None
             self.system.work_finished()
-        while True:
-            try:
-                envelope = self._receive.receive_nowait()
-            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                break
+        self.mailbox.close()
+        while (envelope := self.mailbox.get_nowait()) is not None:
             self._refuse(envelope)
             self.system.work_finished()
-        self._receive.close()
-        self._send.close()
         self.started.set()
         self.done.set()
 
@@ -273,7 +257,7 @@ class Cell:
         if self.done.is_set():
             return True
         self.accepting = False
-        self._send.close()
+        self.mailbox.close()
         with anyio.move_on_after(bound):
             await self.done.wait()
             return True

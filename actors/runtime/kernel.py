@@ -11,6 +11,7 @@ import anyio
 import structlog
 
 from actors.runtime.cell import Cell, describe
+from actors.runtime.deadlines import Deadlines
 from messages.errors import ActorError
 
 if TYPE_CHECKING:
@@ -77,10 +78,11 @@ class ActorSystem:
         self._task_group = task_group
         self._cells: dict[str, Cell] = {}
         self._inflight = 0
-        self._idle = anyio.Event()
-        self._idle.set()
+        self._idle: anyio.Event | None = None
         self._stop_requested = anyio.Event()
         self._shutting_down = False
+        self.deadlines = Deadlines()
+        task_group.start_soon(self.deadlines.run, name="ask-deadlines")
 
     # -- actors -------------------------------------------------------------------------------
 
@@ -120,15 +122,15 @@ class ActorSystem:
     def work_started(self) -> None:
         """A message was queued somewhere (kernel-internal)."""
         self._inflight += 1
-        if self._idle.is_set():
-            self._idle = anyio.Event()
 
     def work_finished(self) -> None:
         """A queued message was handled or dead-lettered (kernel-internal)."""
         self._inflight -= 1
         if self._inflight <= 0:
             self._inflight = 0
-            self._idle.set()
+            if self._idle is not None:
+                self._idle.set()
+                self._idle = None
 
     @property
     def inflight(self) -> int:
@@ -138,6 +140,8 @@ class ActorSystem:
     async def wait_idle(self) -> None:
         """Wait until no message is queued or being handled anywhere."""
         while self._inflight:
+            if self._idle is None:
+                self._idle = anyio.Event()
             await self._idle.wait()
 
     def dead_letter(

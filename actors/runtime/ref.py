@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-import anyio
-import anyio.lowlevel
-
 from actors.runtime.context import current
 from actors.runtime.envelope import Envelope, ReplySlot
-from messages.errors import ActorError, AskTimeoutError, MailboxFullError
+from messages.errors import ActorError, MailboxFullError
 
 if TYPE_CHECKING:
     from actors.runtime.cell import Cell
@@ -42,15 +39,13 @@ class ActorRef:
     async def tell(self, message: Message, *, sender: str | None = None) -> None:
         """Queue `message`; waits while the mailbox is full (backpressure).
 
-        A message to a stopped actor goes to dead letters.
+        Like `asyncio.Queue.put`, it does not yield to the scheduler when there is room, so a
+        loop of tells is not a checkpoint. A message to a stopped actor goes to dead letters.
         """
         envelope = Envelope(message, sender or _sender_of(message))
-        cell = self._cell
-        if not cell.offer(envelope):
-            await cell.put(envelope)
-        else:
-            # The fast path does not yield; still honour a pending cancellation.
-            await anyio.lowlevel.checkpoint_if_cancelled()
+        # Like asyncio.Queue.put: no scheduler round-trip unless the mailbox is full.
+        if not self._cell.offer(envelope):
+            await self._cell.put(envelope)
 
     def tell_nowait(self, message: Message, *, sender: str | None = None) -> None:
         """Queue `message` without waiting.
@@ -85,13 +80,13 @@ class ActorRef:
         """
         slot = ReplySlot()
         envelope = Envelope(message, _sender_of(message), slot)
-        try:
-            with anyio.fail_after(timeout):
-                if not self._cell.offer(envelope):
-                    await self._cell.put(envelope)
-                reply = await slot.wait()
-        except TimeoutError:
-            raise AskTimeoutError(self.name, message.kind, timeout) from None
+        cell = self._cell
+        cell.system.deadlines.add(slot, timeout, cell.name, message.kind)
+        if not cell.offer(envelope):
+            # Rare (a full mailbox): bound the wait for room too; the slot fails at the deadline.
+            with anyio.move_on_after(timeout):
+                await cell.put(envelope)
+        reply = await slot.wait()
         if expect is not None and not isinstance(reply, expect):
             msg = (
                 f"actor {self.name!r} answered {message.kind!r} with "

@@ -324,3 +324,126 @@ async def test_fairness_lets_other_actors_run_during_a_long_drain() -> None:
         await system.wait_idle()
     first_b = order.index("b")
     assert first_b < 50, "b waited for all of a's messages: no yielding"
+
+
+class Deferring(Actor):
+    """Replies to asks later, from a background task."""
+
+    def __init__(self, gate: anyio.Event) -> None:
+        super().__init__()
+        self.gate = gate
+
+    @handles(Note)
+    async def on_note(self, msg: Note) -> None:
+        slot = self.defer_reply()
+        self.start_soon(self.answer_later, msg.n, slot)
+
+    async def answer_later(self, n: int, slot: Any) -> None:
+        await self.gate.wait()
+        slot.set(n + 100)
+
+
+async def test_defer_reply_answers_from_a_task_while_the_mailbox_flows() -> None:
+    """A deferred reply arrives when the task gives it; the actor meanwhile handles more."""
+    gate = anyio.Event()
+    replies: list[int] = []
+    async with open_actor_system() as system:
+        ref = await system.spawn("deferring", lambda: Deferring(gate))
+
+        async def ask(n: int) -> None:
+            replies.append(await ref.ask(Note(n=n), timeout=5))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ask, 1)
+            tg.start_soon(ask, 2)
+            await anyio.wait_all_tasks_blocked()
+            assert replies == []
+            gate.set()
+    assert sorted(replies) == [101, 102]
+
+
+async def test_fallback_handler_takes_every_kind() -> None:
+    """An actor with a fallback handler gets kinds it has no handler for; no dead letter."""
+    got: list[str] = []
+
+    class CatchAll(Actor):
+        async def anything(self, msg: Message) -> str:
+            got.append(msg.kind)
+            return "ok"
+
+        fallback_handler = anything
+
+    async with open_actor_system() as system:
+        ref = await system.spawn("all", CatchAll)
+        assert await ref.ask(Unknown(), timeout=5) == "ok"
+        await ref.tell(Note(n=1))
+        await system.wait_idle()
+        assert system.dead_letters.count == 0
+    assert got == ["test_unknown", "test_note"]
+
+
+class Crashy(Actor):
+    """Its background task crashes once, on the first incarnation."""
+
+    incarnations = 0
+
+    async def on_start(self) -> None:
+        Crashy.incarnations += 1
+        if Crashy.incarnations == 1:
+            self.start_soon(self.explode)
+
+    async def explode(self) -> None:
+        raise RuntimeError("background failure")
+
+
+async def test_a_crashing_background_task_restarts_the_actor() -> None:
+    """A failure in a background task is the actor's failure: it is restarted."""
+    Crashy.incarnations = 0
+    async with open_actor_system() as system:
+        await system.spawn("crashy", Crashy)
+        await system.wait_idle()
+        await anyio.wait_all_tasks_blocked()
+        assert Crashy.incarnations == 2
+        assert system.snapshot()[0]["restarts"] == 1
+        assert system.failure is None
+
+
+async def test_wait_idle_covers_a_restart_in_progress() -> None:
+    """wait_idle does not return between a crash and the new incarnation's on_start."""
+    started: list[int] = []
+
+    class SlowStart(Recorder):
+        async def on_start(self) -> None:
+            started.append(1)
+            await anyio.sleep(0.01)
+            if len(started) == 2:
+                await self.ref.tell(Note(n=99))
+
+    seen: list[int] = []
+    async with open_actor_system() as system:
+        ref = await system.spawn("slow", lambda: SlowStart(seen))
+        await ref.tell(Boom())
+        await system.wait_idle()
+        assert seen == [99]
+
+
+async def test_logs_inside_a_handler_carry_the_flow_ids() -> None:
+    """A log line from a handler has the actor as logger and the message's ids."""
+    from structlog.testing import capture_logs
+
+    from actors.logconfig import add_flow_ids
+
+    class Logger(Actor):
+        @handles(Note)
+        async def on_note(self, msg: Note) -> None:
+            self.log.info("noted")
+
+    note = Note(n=1)
+    with capture_logs(processors=[add_flow_ids]) as logs:
+        async with open_actor_system() as system:
+            ref = await system.spawn("logger", Logger)
+            await ref.ask(note, timeout=5)
+    line = next(entry for entry in logs if entry["event"] == "noted")
+    assert line["logger"] == "logger"
+    assert line["correlation_id"] == note.correlation_id
+    assert line["message_id"] == note.message_id
