@@ -55,7 +55,7 @@ class TriggerConfig(Section):
     """`[trigger]`: when Chapter 13 files a request (the skeleton rule: every N draws)."""
 
     request_every_n_draws: int = Field(10, ge=1)
-    request_type: Literal["learning_loop", "selfplay_retrain", "pipeline_rerun"] = "learning_loop"
+    request_type: Literal["learning_loop", "selfplay_retrain", "pipeline_rerun"] = "pipeline_rerun"
     learning_scope: Literal["steps_3_5_6", "steps_5_6", "step_6_only"] = "step_6_only"
 
 
@@ -70,7 +70,15 @@ class WatcherConfig(Section):
     halt_file: str = "halt"
     """Path of the kill-switch file, relative to the state directory."""
     step_jobs: dict[str, str] = Field(
-        default_factory=lambda: {str(step): "noop" for step in range(1, 7)} | {"selfplay": "noop"}
+        default_factory=lambda: {
+            "1": "sieve",
+            "2": "scorer_meta",
+            "3": "full_scoring",
+            "4": "ml_meta",
+            "5": "train",
+            "6": "predict",
+            "selfplay": "selfplay",
+        }
     )
     """Which registry job runs each pipeline step ("1".."6") and selfplay."""
 

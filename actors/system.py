@@ -9,6 +9,8 @@ past its restart intensity, 2 on a configuration error.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -16,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
@@ -24,11 +26,13 @@ import structlog
 
 from actors.audit import AuditLog
 from actors.bundle import BundleActor
-from actors.config import STATE_DIR_ENV, Settings, load_settings
+from actors.cliutil import settings_or_exit
+from actors.config import STATE_DIR_ENV, Settings
 from actors.gpu.actor import GPUDispatchActor
 from actors.ingestion import IngestionActor
 from actors.llm.actor import LLMActor
 from actors.logconfig import close_logging, configure_logging
+from actors.logs.cli import main as logs_main
 from actors.paths import StatePaths
 from actors.runtime import open_actor_system
 from actors.services import (
@@ -45,7 +49,7 @@ from actors.store import open_store
 from actors.trigger import TriggerActor
 from actors.watcher import WatcherActor
 from messages.base import new_id
-from messages.errors import ConfigError, WatcherError
+from messages.errors import WatcherError
 
 if TYPE_CHECKING:
     from actors.runtime import Actor, ActorRef, ActorSystem
@@ -217,26 +221,37 @@ def build_parser() -> argparse.ArgumentParser:
         "logs", help="show the logs or the audit trail (see: logs --help)", add_help=False
     )
     logs.add_argument("logs_args", nargs=argparse.REMAINDER)
+    for module in command_modules():
+        module.register(sub)
     return parser
+
+
+def command_modules() -> list[Any]:
+    """The `cli` modules of the actor packages: each adds its subcommands via `register`.
+
+    A module `actors/<actor>/cli.py` defines `register(subparsers)`; each subcommand it adds
+    sets `handler=fn` with `fn(args, settings) -> exit code`.
+    """
+    found = []
+    for package in sorted(SPAWN_ORDER):
+        name = f"actors.{package}.cli"
+        if importlib.util.find_spec(name) is not None:
+            found.append(importlib.import_module(name))
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m actors.system` (and the `watcher` script)."""
     args = build_parser().parse_args(argv)
     if args.command == "logs":
-        from actors.logs.cli import main as logs_main
-
         extra = ["--state-dir", str(args.state_dir)] if args.state_dir else []
         return logs_main([*extra, *args.logs_args])
     try:
-        settings = load_settings(args.config, state_dir=args.state_dir)
-    except ConfigError as exc:
-        sys.stderr.write(f"watcher: configuration error:\n{exc}\n")
-        return 2
-    if args.log_level:
-        settings = settings.model_copy(
-            update={"logging": settings.logging.model_copy(update={"level": args.log_level})}
-        )
+        settings = settings_or_exit(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if hasattr(args, "handler"):
+        return int(args.handler(args, settings))
     paths = StatePaths(settings.state_dir).ensure()
     configure_logging(paths.log_file, settings.logging.level)
     try:

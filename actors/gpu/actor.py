@@ -120,7 +120,7 @@ class GPUDispatchActor(Actor):
             return self._finished(msg, "planned", argv=tuple(argv), result=plan)
         slot = self.defer_reply()
         self.system.work_started()  # the job is work in flight until its reply is given
-        self.start_soon(self._run, msg, spec, argv, run_dir, history, slot)
+        self.start_soon(self._run, msg, spec, argv, run_dir, history, slot, flow=msg)
         return None
 
     def _wants_history(self, spec: JobSpec) -> bool:

@@ -92,9 +92,16 @@ class Actor:
         return self._system
 
     def start_soon(
-        self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: str = ""
+        self,
+        func: Callable[..., Coroutine[Any, Any, Any]],
+        *args: Any,
+        name: str = "",
+        flow: Message | None = None,
     ) -> None:
-        """Run a background task for this incarnation; its failure is this actor's failure."""
+        """Run a background task for this incarnation; its failure is this actor's failure.
+
+        Its log lines carry the ids of `flow` (the message it works for), if given.
+        """
         if self._task_group is None:
             msg = f"{type(self).__name__} is not started: no background task before on_start"
             raise RuntimeError(msg)
@@ -102,7 +109,7 @@ class Actor:
 
         async def run() -> None:
             # Its own context: its logs must not borrow the id of the message being handled.
-            current.set(HandlingContext(actor))
+            current.set(HandlingContext(actor, flow))
             await func(*args)
 
         self._task_group.start_soon(run, name=name or f"{actor}:{func.__name__}")

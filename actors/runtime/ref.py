@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+import anyio
+
 from actors.runtime.context import current
 from actors.runtime.envelope import Envelope, ReplySlot
 from messages.errors import ActorError, MailboxFullError

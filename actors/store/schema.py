@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING
 
+from actors.store.migrations import load_migrations
 from messages.errors import WatcherError
 
 if TYPE_CHECKING:
@@ -19,97 +20,7 @@ class StoreError(WatcherError):
     """Raised when the state store cannot be opened or is newer than this code."""
 
 
-# (version, owner, SQL). Owners: ingestion, trigger, watcher, gpu.
-MIGRATIONS: tuple[tuple[int, str, str], ...] = (
-    (
-        1,
-        "ingestion",
-        """
-        CREATE TABLE draws (
-            seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-            draw_id      TEXT NOT NULL,
-            stream       TEXT NOT NULL DEFAULT 'real',
-            timestamp    TEXT NOT NULL,
-            value        INTEGER NOT NULL,
-            source       TEXT NOT NULL,
-            is_backfill  INTEGER NOT NULL DEFAULT 0,
-            fingerprint  TEXT NOT NULL,
-            metadata     TEXT NOT NULL DEFAULT '{}',
-            ingested_at  TEXT NOT NULL,
-            UNIQUE (stream, draw_id)
-        );
-        CREATE INDEX draws_stream_ts ON draws (stream, timestamp);
-        """,
-    ),
-    (
-        2,
-        "watcher",
-        """
-        CREATE TABLE request_outcomes (
-            request_id      TEXT PRIMARY KEY,
-            request_type    TEXT NOT NULL,
-            status          TEXT NOT NULL,
-            correlation_id  TEXT NOT NULL,
-            reason          TEXT NOT NULL DEFAULT '',
-            detail          TEXT NOT NULL DEFAULT '{}',
-            finished_at     TEXT NOT NULL
-        );
-        CREATE TABLE step_outcomes (
-            id              INTEGER PRIMARY KEY AUTOINCREMENT,
-            run_id          TEXT NOT NULL,
-            request_id      TEXT NOT NULL,
-            step_id         INTEGER NOT NULL,
-            attempt         INTEGER NOT NULL,
-            status          TEXT NOT NULL,
-            action          TEXT NOT NULL,
-            confidence      REAL,
-            summary         TEXT NOT NULL DEFAULT '',
-            correlation_id  TEXT NOT NULL,
-            recorded_at     TEXT NOT NULL
-        );
-        CREATE INDEX step_outcomes_recorded ON step_outcomes (recorded_at);
-        CREATE TABLE incidents (
-            incident_id     TEXT PRIMARY KEY,
-            opened_at       TEXT NOT NULL,
-            resolved_at     TEXT,
-            severity        TEXT NOT NULL,
-            source          TEXT NOT NULL,
-            summary         TEXT NOT NULL,
-            correlation_id  TEXT NOT NULL
-        );
-        """,
-    ),
-    (
-        3,
-        "trigger",
-        """
-        CREATE TABLE diagnostics (
-            id              INTEGER PRIMARY KEY AUTOINCREMENT,
-            draw_id         TEXT NOT NULL,
-            stream          TEXT NOT NULL DEFAULT 'real',
-            metric          TEXT NOT NULL,
-            value           REAL NOT NULL,
-            schema_version  INTEGER NOT NULL DEFAULT 1,
-            recorded_at     TEXT NOT NULL
-        );
-        CREATE INDEX diagnostics_metric ON diagnostics (metric, id);
-        """,
-    ),
-    (
-        4,
-        "gpu",
-        """
-        CREATE TABLE leases (
-            lease_id        TEXT PRIMARY KEY,
-            job             TEXT NOT NULL,
-            correlation_id  TEXT NOT NULL,
-            taken_at        TEXT NOT NULL,
-            returned_at     TEXT,
-            outcome         TEXT NOT NULL DEFAULT ''
-        );
-        """,
-    ),
-)
+MIGRATIONS = load_migrations()
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

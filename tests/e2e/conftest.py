@@ -59,7 +59,13 @@ def wait_for(predicate: Any, *, timeout: float = 30, what: str = "condition") ->
 
 @pytest.fixture
 def state_dir(tmp_path: Path) -> Path:
-    """A fresh state directory with a config that files a request after every draw."""
+    """A fresh state directory whose config files a step-6 request after every draw.
+
+    Step 6 runs the `noop` job here: these tests follow the plumbing, not the pipeline.
+    """
     config = tmp_path / "watcher.toml"
-    config.write_text("[trigger]\nrequest_every_n_draws = 1\n")
+    config.write_text(
+        "[trigger]\nrequest_every_n_draws = 1\nrequest_type = 'learning_loop'\n"
+        "learning_scope = 'step_6_only'\n[watcher.step_jobs]\n6 = 'noop'\n"
+    )
     return tmp_path
