@@ -11,14 +11,16 @@ character is one byte, and every answer has a small, computable worst-case size 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 from pydantic import Field, JsonValue, StringConstraints
 
 from messages.base import Model
 from messages.enums import LearningLoopScope
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 TEXT_PATTERN = r"^[ !#-\[\]-~]*$"
 """Printable ASCII (0x20-0x7e) except `"` and `\\`: what every free-text field may hold."""
@@ -39,21 +41,13 @@ ParamNumber = Annotated[float, Field(gt=-NUMBER_LIMIT, lt=NUMBER_LIMIT, allow_in
 """A real parameter value: negative, fractional and >= 10 all allowed, bounded by NUMBER_LIMIT."""
 
 
-def _text(max_length: int, min_length: int = 0) -> Any:
-    """A free-text type: printable ASCII without quote or backslash, at most `max_length` chars."""
-    return Annotated[
-        str,
-        StringConstraints(min_length=min_length, max_length=max_length, pattern=TEXT_PATTERN),
-    ]
-
-
-Reasoning = _text(400)
+Reasoning = Annotated[str, StringConstraints(max_length=400, pattern=TEXT_PATTERN)]
 """Why the answer is what it is: ~80 words, enough for a verdict, short enough for the budget."""
 
-ShortText = _text(160)
+ShortText = Annotated[str, StringConstraints(max_length=160, pattern=TEXT_PATTERN)]
 """One sentence: a retry reason, a rationale, a warning."""
 
-ParamText = _text(32)
+ParamText = Annotated[str, StringConstraints(max_length=32, pattern=TEXT_PATTERN)]
 """A parameter value given as a word (a mode, a window name) rather than a number."""
 
 
@@ -230,7 +224,7 @@ def parse_decision(grammar_name: str, text: str) -> DecisionModel:
         data = json.loads(text, parse_constant=_refuse_constant)
         if not isinstance(data, dict):
             msg = f"json_generic answers must be a JSON object, got {type(data).__name__}"
-            raise ValueError(msg)  # noqa: TRY004 - callers handle one error family: ValueError
+            raise ValueError(msg)
         return GenericJson(data=data)
     # GRAMMAR_MODELS holds only DecisionModel members, so the cast is exact.
     return cast("DecisionModel", model.model_validate_json(text))
