@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import aclosing
 from functools import partial
 from pathlib import Path
 
@@ -60,14 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
 async def tail(path: Path, filters: Filters, *, follow: bool, as_json: bool, audit: bool) -> int:
     """Print the matching lines of `path`; return the exit code."""
     fmt = format_audit if audit else format_log
-    async for line in read_lines(path, follow=follow):
-        record = parse_line(line)
-        if record is None:
-            continue
-        if filters.passes(record, audit=audit):
-            sys.stdout.write((line if as_json else fmt(record)) + "\n")
-            if follow:
-                sys.stdout.flush()
+    async with aclosing(read_lines(path, follow=follow)) as lines:
+        async for line in lines:
+            record = parse_line(line)
+            if record is None:
+                continue
+            if filters.passes(record, audit=audit):
+                sys.stdout.write((line if as_json else fmt(record)) + "\n")
+                if follow:
+                    sys.stdout.flush()
     return 0
 
 
