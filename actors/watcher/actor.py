@@ -25,6 +25,7 @@ from messages.bundle import BuildBundle, BundleBuilt
 from messages.dispatch import JobFinished, RunJob
 from messages.errors import ActorError
 from messages.llm import Decide, Decision
+from messages.metrics import flat_metrics
 from messages.requests import ProcessSpool, RequestFiled, RequestFinished, request_steps
 
 if TYPE_CHECKING:
@@ -43,13 +44,6 @@ MAX_REQUEST_AGE = timedelta(hours=24)
 def unit_bundle_id(unit: str) -> int:
     """The bundle type of a unit of work: its step number, or 99 for selfplay."""
     return SELFPLAY_BUNDLE if unit == "selfplay" else int(unit)
-
-
-def result_metrics(result: dict[str, Any] | None) -> dict[str, str | int | float | bool | None]:
-    """The top-level scalar figures of a job result (what the heuristic advisor reads)."""
-    if not result:
-        return {}
-    return {k: v for k, v in result.items() if isinstance(v, str | int | float | bool)}
 
 
 class WatcherActor(Actor):
@@ -366,7 +360,7 @@ class WatcherActor(Actor):
                 sender=self.name,
                 prompt=built.prompt,
                 grammar_name=built.grammar_name,
-                metrics=result_metrics(finished.result),
+                metrics=flat_metrics(finished.result),
                 thresholds=built.thresholds,
             ),
             timeout=600,
