@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from actors.runtime import KernelSettings
 from messages.errors import ConfigError
@@ -22,18 +22,24 @@ DEFAULT_STATE_DIR = Path("var")
 class Section(BaseModel):
     """Base of every config table: frozen, unknown keys refused."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
 class KernelConfig(Section):
     """`[kernel]`: mailboxes, supervision and shutdown bounds (ARCHITECTURE §2)."""
 
     mailbox_capacity: int = Field(1024, ge=1)
+    """Messages an actor's mailbox holds before `tell` waits (backpressure)."""
     fairness_batch: int = Field(64, ge=1)
+    """An actor yields to the scheduler after this many messages handled in a row."""
     max_restarts: int = Field(3, ge=0)
+    """Restarts allowed within `restart_window_s`; one more stops the system (exit 1)."""
     restart_window_s: float = Field(5.0, gt=0)
+    """The window of the restart intensity, in seconds."""
     restart_backoff_s: float = Field(0.0, ge=0)
+    """Wait before a restart, times the crashes in the window (0: restart at once)."""
     phase_timeout_s: float = Field(5.0, gt=0)
+    """Upper bound of each shutdown phase (one per actor, reverse start order)."""
 
     def settings(self) -> KernelSettings:
         """The kernel's own settings record."""
@@ -44,29 +50,173 @@ class IngestionConfig(Section):
     """`[ingestion]`: what a valid draw is and how the inbox is watched."""
 
     mod: int = Field(1000, ge=2)
-    """Draw values lie in [0, mod)."""
+    """Draw values lie in [0, mod); a value has as many digits as `mod - 1` (1000 → 3)."""
     rescan_interval_s: float = Field(5.0, gt=0)
     """Safety-net rescan of the inbox, in case a file event was missed."""
     watch_step_ms: int = Field(1, ge=1, le=1000)
     """watchfiles' step: with 1 ms a rename is seen in ~2 ms, with the default in ~70 ms."""
+    max_file_mb: float = Field(64.0, gt=0)
+    """Bigger inbox files are quarantined unread (a runaway writer must not exhaust memory)."""
+
+
+class RegimeChange(Section):
+    """One entry of `[[synthetic.regime_changes]]`: from draw `at_draw` on, another generator.
+
+    A new `seed` restarts the generator from that seed (a fresh stream, as `pipeline.synthetic
+    --switch-at` does); a new `skip` alone keeps the generator's state and changes its stride.
+    """
+
+    at_draw: int = Field(ge=1)
+    """0-based position in the synthetic sequence of the first draw of the new regime."""
+    seed: int | None = None
+    skip: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> RegimeChange:
+        if self.seed is None and self.skip is None:
+            msg = f"regime change at draw {self.at_draw} must set seed or skip (or both)"
+            raise ValueError(msg)
+        return self
+
+
+class SyntheticConfig(Section):
+    """`[synthetic]`: the synthetic draw injector (runs only when `test_mode` is true as well)."""
+
+    enabled: bool = False
+    family: Literal["lcg32", "minstd", "xorshift32", "java_lcg"] = "lcg32"
+    seed: int = 12345
+    skip: int = Field(0, ge=0)
+    mod: int | None = Field(None, ge=2)
+    """Values lie in [0, mod); None: `ingestion.mod` (a bigger mod than that is refused)."""
+    interval_s: float = Field(60.0, gt=0)
+    """The daemon injects one draw every `interval_s` seconds."""
+    stream: str = Field("synthetic", pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    """History stream of the injected draws; never `real` (synthetic data never passes for real)."""
+    regime_changes: tuple[RegimeChange, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> SyntheticConfig:
+        # Imported here: the config module stays free of the pipeline at import time.
+        from pipeline.prng import get_family
+
+        if self.stream == "real":
+            msg = "stream 'real' is refused: synthetic draws are kept apart from real history"
+            raise ValueError(msg)
+        family = get_family(self.family)
+        family.check_seed(self.seed)
+        starts = [change.at_draw for change in self.regime_changes]
+        if starts != sorted(set(starts)):
+            msg = f"regime_changes must have strictly increasing at_draw, got {starts}"
+            raise ValueError(msg)
+        for change in self.regime_changes:
+            if change.seed is not None:
+                family.check_seed(change.seed)
+        return self
 
 
 class TriggerConfig(Section):
-    """`[trigger]`: when Chapter 13 files a request (the skeleton rule: every N draws)."""
+    """`[trigger]`: Chapter 13's diagnostics windows, trigger thresholds and cooldown.
 
-    request_every_n_draws: int = Field(10, ge=1)
-    request_type: Literal["learning_loop", "selfplay_retrain", "pipeline_rerun"] = "pipeline_rerun"
+    `request_every_n_draws` is the forced mode (off by default): a fixed cadence of requests
+    of `request_type`, bypassing the diagnostic rules, for plumbing tests and operators who
+    want one. Every other key feeds the diagnostics or a trigger rule (docs/chapter13.md).
+    """
+
+    window: int = Field(20, ge=2)
+    """Scored draws per rolling window (hit rate, calibration, window decay)."""
+    ci_level: float = Field(0.95, gt=0, lt=1)
+    """Confidence level of the Wilson interval around the window's hit rate."""
+    calibration_bins: int = Field(10, ge=1, le=100)
+    """Equal-width confidence bins of the expected calibration error (ECE)."""
+    retrain_after_n_draws: int = Field(10, ge=1)
+    """`n_draws`: this many real draws in a row with no prediction pool to score."""
+    confidence_drift: float = Field(0.2, gt=0, le=1)
+    """`confidence_drift`: mean stated confidence minus hit rate over a full window above this."""
+    max_consecutive_misses: int = Field(5, ge=1)
+    """`consecutive_misses`: this many scored misses in a row."""
+    hit_rate_collapse: float = Field(0.01, ge=0, le=1)
+    """`hit_rate_collapse`: a full window's hit rate at or below this."""
+    regime_decay: float = Field(0.5, gt=0, le=1)
+    """`regime_shift` needs the window decay (relative drop vs the window before) above this..."""
+    regime_churn: float = Field(0.4, gt=0, le=1)
+    """...and the survivor churn (1 - Jaccard of the top survivors of two runs) above this."""
+    churn_top_n: int = Field(20, ge=1)
+    """Top survivors of a model compared by identity for the churn."""
+    cooldown_draws: int = Field(10, ge=0)
+    """After a trigger fires, rules of the same or lower priority wait this many draws..."""
+    cooldown_s: float = Field(600.0, ge=0)
+    """...and this many seconds (both must pass). A completed retrain resets the cooldown."""
+    llm_review_every_n_draws: int = Field(0, ge=0)
+    """`llm_proposed`: ask the advisor for a review every N scored draws (0: never)."""
+    proposal_timeout_s: float = Field(120.0, gt=0)
+    """Bound on building the Chapter 13 bundle and on the advisor's answer, each."""
+    request_every_n_draws: int | None = Field(None, ge=1)
+    """Forced mode: file a `request_type` request every N real draws, no rules (None: off)."""
+    request_type: Literal["learning_loop", "selfplay_retrain", "pipeline_rerun"] = "learning_loop"
+    """Forced mode only: the request filed."""
     learning_scope: Literal["steps_3_5_6", "steps_5_6", "step_6_only"] = "step_6_only"
+    """Forced mode only: the learning loop's scope."""
+
+
+class PoliciesConfig(Section):
+    """`[policies]`: Chapter 13's acceptance rules and the promotion gate (ARCHITECTURE §10)."""
+
+    min_confidence: float = Field(0.60, ge=0, le=1)
+    """Proposals below this confidence are rejected."""
+    max_parameters: int = Field(3, ge=0)
+    """Proposals changing more parameters than this are rejected."""
+    frozen_parameters: tuple[str, ...] = ("mod",)
+    """Never changed by a proposal (the modulus is a property of the source, not a knob)."""
+    max_relative_delta: float = Field(0.3, gt=0)
+    """|proposed - current| / |current| above this is rejected."""
+    reversal_lookback_runs: int = Field(3, ge=0)
+    """A change that undoes one made in this many last accepted runs is rejected."""
+    parameter_cooldown_draws: int = Field(10, ge=0)
+    """A parameter changed less than this many draws ago may not change again."""
+    parameter_bounds: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {
+            "min_match_rate": (0.0, 1.0),
+            "half_life": (2.0, 256.0),
+            "recent_window": (5.0, 100.0),
+            "history_window": (0.0, 1000.0),
+            "pool_size": (1.0, 16.0),
+        }
+    )
+    """Known parameters and their [low, high]; proposals for others are rejected."""
+    escalate_risk_levels: tuple[Literal["low", "medium", "high"], ...] = ("medium", "high")
+    """Proposals at these risk levels go to a person."""
+    max_repeated_rejects: int = Field(3, ge=1)
+    """The Nth rejection in a row (for one rule) escalates instead."""
+    auto_accept_confidence: float = Field(0.75, ge=0, le=1)
+    """Auto-accept needs low risk, this confidence, and at most `auto_accept_max_parameters`."""
+    auto_accept_max_parameters: int = Field(2, ge=0)
+    min_fitness: float = -1.0
+    """Gate: a candidate's selfplay fitness (holdout hit rate minus chance) at least this."""
+    min_validation_score: float = Field(0.0, ge=0, le=1)
+    """Gate: the candidate's holdout hit rate at least this."""
+    max_train_validation_gap: float = Field(0.2, ge=0, le=1)
+    """Gate: train hit rate minus holdout hit rate at most this (overfit guard)."""
+    min_survivors: int = Field(1, ge=0)
+    """Gate: survivors in the candidate's pool at least this."""
+    shadow_draws: int = Field(10, ge=1)
+    """Real draws the candidate is scored on beside the active policy before a verdict."""
+    promotion_margin: float = Field(0.05, ge=0, le=1)
+    """Promote only when the candidate's shadow hit rate beats the active one's by this."""
 
 
 class WatcherConfig(Section):
     """`[watcher]`: the spool, the decision thresholds and the kill switch."""
 
     rescan_interval_s: float = Field(5.0, gt=0)
+    """Safety-net rescan of the spool's `new/`, in case a file event was missed."""
     auto_proceed_confidence: float = Field(0.70, ge=0, le=1)
+    """A `proceed` verdict is followed only at this confidence or above."""
     escalate_below_confidence: float = Field(0.50, ge=0, le=1)
+    """Any verdict below this confidence escalates to a person."""
     max_retries_per_step: int = Field(3, ge=0)
+    """Retries of one step before it escalates."""
     max_retries_per_run: int = Field(10, ge=0)
+    """Retries across all steps of one request before it escalates."""
     halt_file: str = "halt"
     """Path of the kill-switch file, relative to the state directory."""
     step_jobs: dict[str, str] = Field(
@@ -89,40 +239,57 @@ class LLMConfig(Section):
     model: str = "none"
     """A GGUF path, the alias `gemma3-270m`, or `none` for the heuristic advisor only."""
     n_ctx: int = Field(4096, ge=256)
+    """Context length the model is loaded with, in tokens."""
     n_threads: int = Field(2, ge=1)
+    """CPU threads for generation."""
     n_gpu_layers: int = Field(0, ge=-1)
+    """Layers offloaded to the GPU (-1: all; 0: CPU only)."""
     max_tokens: int = Field(512, ge=16)
+    """Upper bound of one answer, in tokens (grammars keep answers shorter)."""
     temperature: float = Field(0.0, ge=0, le=2)
+    """Sampling temperature (0: greedy, reproducible)."""
     seed: int = 0
+    """Sampling seed."""
     while_leased: Literal["heuristic", "wait"] = "heuristic"
     """How decision requests are answered while the GPU lease is out."""
     reload: Literal["eager", "lazy"] = "lazy"
+    """After the lease returns: load the model at once (eager) or at the next decision."""
     release_deadline_s: float = Field(30.0, gt=0)
+    """How long a VRAM release may take before the job goes on without the answer."""
 
 
 class GPUConfig(Section):
     """`[gpu]`: job running limits."""
 
     max_cpu_jobs: int = Field(2, ge=1)
+    """CPU-only jobs that may run at once."""
     kill_grace_s: float = Field(5.0, ge=0)
+    """Seconds between SIGTERM and SIGKILL of a job's process group."""
     output_tail_kb: int = Field(64, ge=1)
+    """How much of the end of a job's stdout and stderr is kept for the record."""
     vram_wait_s: float = Field(60.0, ge=0)
+    """With NVML: how long to wait for the GPU memory a job needs after the release."""
 
 
 class LoggingConfig(Section):
     """`[logging]`: level of the JSON log file."""
 
     level: Literal["debug", "info", "warning", "error"] = "info"
+    """Lowest level written to the JSON log."""
 
 
 class Settings(Section):
     """The whole configuration; `Settings()` is the embedded default."""
 
     state_dir: Path = DEFAULT_STATE_DIR
+    """Where everything lives (inbox, spool, store, logs); see docs/configuration.md."""
     test_mode: bool = False
+    """Allows test-only features (the synthetic injector, with `synthetic.enabled`)."""
     kernel: KernelConfig = KernelConfig()
     ingestion: IngestionConfig = IngestionConfig()
+    synthetic: SyntheticConfig = SyntheticConfig()
     trigger: TriggerConfig = TriggerConfig()
+    policies: PoliciesConfig = PoliciesConfig()
     watcher: WatcherConfig = WatcherConfig()
     llm: LLMConfig = LLMConfig()
     gpu: GPUConfig = GPUConfig()
