@@ -34,7 +34,7 @@ from actors.llm.actor import LLMActor
 from actors.logconfig import close_logging, configure_logging
 from actors.logs.cli import main as logs_main
 from actors.paths import StatePaths
-from actors.runtime import open_actor_system
+from actors.runtime import Actor, handles, open_actor_system
 from actors.services import (
     BUNDLE,
     GPU,
@@ -50,11 +50,12 @@ from actors.trigger import TriggerActor
 from actors.watcher import WatcherActor
 from messages.base import new_id
 from messages.errors import WatcherError
+from messages.lifecycle import Shutdown
 
 if TYPE_CHECKING:
-    from actors.runtime import Actor, ActorRef, ActorSystem
+    from actors.runtime import ActorRef, ActorSystem
 
-ActorFactory = Callable[[Services], "Actor"]
+ActorFactory = Callable[[Services], Actor]
 
 DEFAULT_ACTORS: Mapping[str, ActorFactory] = {
     BUNDLE: BundleActor,
@@ -66,6 +67,18 @@ DEFAULT_ACTORS: Mapping[str, ActorFactory] = {
 }
 
 log = structlog.get_logger("system")
+SYSTEM = "system"
+"""The lifecycle actor: spawned first, so it stops last."""
+
+
+class LifecycleActor(Actor):
+    """Turns a `Shutdown` message into an orderly stop of the whole system."""
+
+    @handles(Shutdown)
+    async def on_shutdown(self, msg: Shutdown) -> None:
+        """Ask whoever runs the system to shut it down (reverse start order, bounded)."""
+        self.log.info("system.shutdown_requested", reason=msg.reason, sender=msg.sender)
+        self.system.request_stop()
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,7 @@ async def open_system(
                 once=once,
             )
             async with open_actor_system(settings.kernel.settings()) as kernel:
+                await kernel.spawn(SYSTEM, LifecycleActor)
                 for name in SPAWN_ORDER:
                     factory = factories[name]
                     await kernel.spawn(name, lambda f=factory: f(services))  # type: ignore[misc]
@@ -173,8 +187,9 @@ async def run_daemon(settings: Settings, *, once: bool) -> int:
 async def _stop_on_signal(kernel: ActorSystem, scope: anyio.CancelScope | None) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:
-            log.info("system.signal", signal=signal.Signals(signum).name)
-            kernel.request_stop()
+            name = signal.Signals(signum).name
+            log.info("system.signal", signal=name)
+            await kernel.ref(SYSTEM).tell(Shutdown(reason=f"signal {name}"))
             if scope is not None:
                 scope.cancel()
             return

@@ -9,6 +9,7 @@ from pydantic import Field, TypeAdapter
 from messages.bundle import BuildBundle, BundleBuilt
 from messages.dispatch import JobFinished, JobProgress, RunJob
 from messages.ingestion import DrawIngested, InboxFileSeen, IngestInbox
+from messages.lifecycle import Shutdown
 from messages.llm import Decide, Decision, ReleaseVRAM, VRAMReleased, VRAMReturned
 from messages.requests import ProcessSpool, RequestFiled, RequestFinished
 
@@ -28,7 +29,8 @@ AnyMessage = Annotated[
     | VRAMReturned
     | RunJob
     | JobProgress
-    | JobFinished,
+    | JobFinished
+    | Shutdown,
     Field(discriminator="kind"),
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ import trio.testing
 from actors.gpu.actor import GPUDispatchActor
 from actors.gpu.registry import NOOP_JOB, JobRegistry
 from actors.services import GPU, LLM, TRIGGER, WATCHER
+from actors.system import SYSTEM
 from actors.testing import (
     PROCEED,
     ProbeTimeoutError,
@@ -25,6 +27,7 @@ from actors.testing import (
 from actors.watcher.spool import submit
 from messages.dispatch import JobFinished, RunJob
 from messages.ingestion import DrawIngested, IngestInbox
+from messages.lifecycle import Shutdown
 from messages.llm import ReleaseVRAM, VRAMReturned
 from messages.requests import LearningLoop, ProcessSpool, RequestFinished
 
@@ -142,3 +145,22 @@ async def test_real_gpu_actor_takes_and_returns_the_lease(tmp_path: Path) -> Non
         )
         assert bad.status == "rejected"
         assert "rm -rf" in (bad.error or "")
+
+
+async def test_shutdown_message_asks_for_an_orderly_stop(tmp_path: Path) -> None:
+    """`Shutdown` told to the lifecycle actor sets the stop request that the daemon waits on."""
+    async with open_test_system(tmp_path, fakes={TRIGGER: probe()}) as h:
+        assert not h.system.kernel.stop_requested
+        await h.system.ref(SYSTEM).tell(Shutdown(reason="test"))
+        with anyio.fail_after(5):
+            await h.system.kernel.wait_stop_requested()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_no_task_outlives_the_system(tmp_path: Path) -> None:
+    """After the system's block, no task it started is left on the event loop."""
+    before = asyncio.all_tasks()
+    async with open_test_system(tmp_path, once=False) as h:
+        await h.system.wait_idle()
+    await asyncio.sleep(0)
+    assert asyncio.all_tasks() == before

@@ -14,6 +14,7 @@ from messages.bundle import BuildBundle, BundleBuilt
 from messages.decisions import MetricThreshold, StepAction, StepDecision
 from messages.dispatch import JobFinished, JobProgress, RunJob
 from messages.ingestion import Draw, DrawIngested, InboxFileSeen, IngestInbox
+from messages.lifecycle import Shutdown
 from messages.llm import Decide, Decision, ReleaseVRAM, VRAMReleased, VRAMReturned
 from messages.requests import ProcessSpool, RequestFiled, RequestFinished
 from messages.union import AnyMessage, parse_message
@@ -104,6 +105,7 @@ STRATEGIES: dict[type[Message], st.SearchStrategy[Any]] = {
     JobProgress: st.builds(
         JobProgress, job=text, run_id=ids, done=st.integers(0, 100), total=st.integers(0, 100)
     ),
+    Shutdown: st.builds(Shutdown, reason=st.text(max_size=40)),
     JobFinished: st.builds(
         JobFinished,
         job=text,
