@@ -1,0 +1,108 @@
+"""LLMActor in the running system: heuristic without a model, the lease, the real worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from actors.llm.actor import LLMActor
+from actors.services import LLM, TRIGGER
+from actors.testing import Harness, harness_settings, open_test_system, probe
+from messages.decisions import Chapter13Proposal, MetricThreshold, StepAction, StepDecision
+from messages.llm import Decide, Decision, ReleaseVRAM, VRAMReleased, VRAMReturned
+
+pytestmark = pytest.mark.anyio
+
+PASSING = (MetricThreshold(metric="scored", min=1),)
+
+
+async def ask_decide(h: Harness, grammar: str = "agent_decision", **metrics: Any) -> Decision:
+    ref = h.system.ref(LLM)
+    msg = Decide(prompt="Judge step 3.", grammar_name=grammar, metrics=metrics, thresholds=PASSING)
+    return await ref.ask(msg, timeout=120, expect=Decision)
+
+
+async def test_without_a_model_the_heuristic_answers(tmp_path: Path) -> None:
+    """llm.model = none: decisions come from the heuristic, and say so."""
+    async with open_test_system(tmp_path, fakes={TRIGGER: probe()}) as h:
+        good = await ask_decide(h, scored=5)
+        assert good.source == "heuristic"
+        assert isinstance(good.answer, StepDecision)
+        assert good.answer.recommended_action is StepAction.PROCEED
+        missing = await ask_decide(h)
+        assert isinstance(missing.answer, StepDecision)
+        assert missing.answer.recommended_action is StepAction.ESCALATE
+        chapter = await ask_decide(h, "chapter_13", regime_shift=True)
+        assert isinstance(chapter.answer, Chapter13Proposal)
+        released = await h.system.ref(LLM).ask(
+            ReleaseVRAM(lease_id="L1", reason="test", deadline_s=5), timeout=10, expect=VRAMReleased
+        )
+        assert released.freed_bytes == 0
+
+
+@pytest.mark.llm
+async def test_real_worker_decides_releases_and_reloads(tmp_path: Path, gemma_model: Path) -> None:
+    """With gemma: a grammar-valid answer; release stops the worker; return lets it load again."""
+    settings = harness_settings(tmp_path, llm={"model": str(gemma_model), "max_tokens": 200})
+    async with open_test_system(tmp_path, fakes={TRIGGER: probe()}, settings=settings) as h:
+        first = await ask_decide(h, scored=5)
+        assert first.source in {"llm", "heuristic"}  # a base model may ramble past its budget
+        assert first.attempts >= 1
+        actor = _llm_actor(h)
+        pid = actor.client.pid if actor.client else None
+        assert pid is not None
+        released = await h.system.ref(LLM).ask(
+            ReleaseVRAM(lease_id="L1", reason="test", deadline_s=30),
+            timeout=60,
+            expect=VRAMReleased,
+        )
+        assert released.freed_bytes > 50 * 2**20
+        assert not await anyio.Path(f"/proc/{pid}").exists()
+        during = await ask_decide(h, scored=5)
+        assert during.source == "heuristic"  # the lease is out: the model may not load
+        await h.system.ref(LLM).tell(VRAMReturned(lease_id="L1"))
+        again = await ask_decide(h, scored=5)
+        assert again.attempts >= 1
+        assert actor.client is not None
+        assert actor.client.pid != pid
+
+
+@pytest.mark.llm
+async def test_killed_worker_is_replaced_and_the_caller_gets_an_answer(
+    tmp_path: Path, gemma_model: Path
+) -> None:
+    """kill -9 of the worker mid-generation: the decision falls back; the next one works."""
+    settings = harness_settings(
+        tmp_path, llm={"model": str(gemma_model), "reload": "eager", "temperature": 1.0}
+    )
+    async with open_test_system(tmp_path, fakes={TRIGGER: probe()}, settings=settings) as h:
+        actor = _llm_actor(h)
+        assert actor.client is not None
+        pid = actor.client.pid
+        answers: list[Decision] = []
+
+        async def decide() -> None:
+            answers.append(await ask_decide(h, "json_generic"))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(decide)
+            await anyio.sleep(0.3)  # a real process: it must be generating by now
+            os.kill(pid, signal.SIGKILL)
+        assert answers[0].source == "heuristic"
+        after = await ask_decide(h, scored=5)
+        assert after.attempts >= 1
+        assert actor.client is not None
+        assert actor.client.pid != pid
+
+
+def _llm_actor(h: Harness) -> LLMActor:
+    """Reach the live LLMActor instance behind its ref (tests only)."""
+    cell = h.system.ref(LLM)._cell
+    instance = cell.current_instance
+    assert isinstance(instance, LLMActor)
+    return instance
