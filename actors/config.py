@@ -240,12 +240,12 @@ class LLMConfig(Section):
     """A GGUF path, the alias `gemma3-270m`, or `none` for the heuristic advisor only."""
     n_ctx: int = Field(4096, ge=256)
     """Context length the model is loaded with, in tokens."""
-    n_threads: int = Field(2, ge=1)
-    """CPU threads for generation."""
+    n_threads: int = Field(1, ge=1)
+    """CPU threads for generation (1: with 2 cores, a second thread fights the jobs)."""
     n_gpu_layers: int = Field(0, ge=-1)
     """Layers offloaded to the GPU (-1: all; 0: CPU only)."""
-    max_tokens: int = Field(512, ge=16)
-    """Upper bound of one answer, in tokens (grammars keep answers shorter)."""
+    max_tokens: int = Field(2000, ge=16)
+    """Upper bound of one answer, in tokens; each grammar's own worst case applies below it."""
     temperature: float = Field(0.0, ge=0, le=2)
     """Sampling temperature (0: greedy, reproducible)."""
     seed: int = 0
@@ -254,6 +254,8 @@ class LLMConfig(Section):
     """How decision requests are answered while the GPU lease is out."""
     reload: Literal["eager", "lazy"] = "lazy"
     """After the lease returns: load the model at once (eager) or at the next decision."""
+    idle_unload_s: float | None = Field(None, gt=0)
+    """Stop the worker after this many idle seconds (None: keep it loaded)."""
     release_deadline_s: float = Field(30.0, gt=0)
     """How long a VRAM release may take before the job goes on without the answer."""
 
@@ -269,6 +271,23 @@ class GPUConfig(Section):
     """How much of the end of a job's stdout and stderr is kept for the record."""
     vram_wait_s: float = Field(60.0, ge=0)
     """With NVML: how long to wait for the GPU memory a job needs after the release."""
+
+
+class BundleConfig(Section):
+    """`[bundle]`: token budgets of the LLM context (ARCHITECTURE §8)."""
+
+    context: int = Field(32_768, ge=1024)
+    """The model's context window, in tokens."""
+    tier0_reserved: int = Field(1_200, ge=0)
+    """Tokens reserved for tier 0 (mission, schema, grammar, guardrails): never truncated."""
+    tier1_cap: int = Field(3_000, ge=128)
+    """Cap of tier 1: the step's own results."""
+    history_cap: int = Field(6_000, ge=64)
+    """Cap of tier 2's history: recent outcomes and open incidents."""
+    telemetry_cap: int = Field(3_000, ge=128)
+    """Cap of tier 2's telemetry: metric trends."""
+    generation_reserve: int = Field(2_000, ge=0)
+    """Tokens left free for the answer; the prompt never exceeds context minus this."""
 
 
 class LoggingConfig(Section):
@@ -293,6 +312,7 @@ class Settings(Section):
     watcher: WatcherConfig = WatcherConfig()
     llm: LLMConfig = LLMConfig()
     gpu: GPUConfig = GPUConfig()
+    bundle: BundleConfig = BundleConfig()
     logging: LoggingConfig = LoggingConfig()
 
 

@@ -1,1 +1,1 @@
-"""Benchmarks: each module runs alone (`python -m bench.NAME [--quick]`); `make bench` runs them all."""
+"""Benchmarks: each runs alone (`python -m bench.NAME [--quick]`); `make bench` runs them all."""

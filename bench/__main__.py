@@ -14,7 +14,9 @@ def benchmarks() -> list[str]:
     """Names of the benchmark modules (every module of bench/ but the shared ones)."""
     folder = Path(__file__).resolve().parent
     return sorted(
-        info.name for info in pkgutil.iter_modules([str(folder)]) if info.name not in _NOT_BENCHMARKS
+        info.name
+        for info in pkgutil.iter_modules([str(folder)])
+        if info.name not in _NOT_BENCHMARKS
     )
 
 

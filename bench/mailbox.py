@@ -122,7 +122,8 @@ async def stream_tell(n: int, msgs: list[Ping]) -> float:
         for msg in msgs:
             await send.send(msg)
         await done.wait()
-        return time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+    return elapsed
 
 
 async def stream_ask(n: int) -> list[float]:
@@ -151,11 +152,11 @@ async def stream_ask(n: int) -> list[float]:
 
 def pykka_figures(n: int, asks: int, msgs: list[Ping]) -> tuple[float, list[float]] | None:
     try:
-        import pykka  # noqa: PLC0415  (optional baseline from the dev extra)
+        import pykka
     except ImportError:
         return None
 
-    class PykkaCounter(pykka.ThreadingActor):  # type: ignore[misc]
+    class PykkaCounter(pykka.ThreadingActor):
         def on_receive(self, message: Any) -> Any:
             return message.n
 

@@ -8,8 +8,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import anyio
+import anyio.to_thread
+
+from actors.llm.models import resolve_model
 from actors.runtime import Actor, handles
-from bundle_factory import SqliteRetriever, build_llm_context
+from bundle_factory import (
+    LlamaVocabTokenizer,
+    SqliteRetriever,
+    TokenBudget,
+    TokenizerError,
+    build_llm_context,
+)
 from messages.bundle import BuildBundle, BundleBuilt
 
 if TYPE_CHECKING:
@@ -26,6 +36,25 @@ class BundleActor(Actor):
         super().__init__()
         self.services = services
         self.tokenizer = tokenizer
+        cfg = services.settings.bundle
+        self.budgets = TokenBudget(**cfg.model_dump())
+
+    async def on_start(self) -> None:
+        if self.tokenizer is not None:
+            return
+        llm = self.services.settings.llm
+        cache = self.services.paths.cache
+        path = await anyio.to_thread.run_sync(lambda: resolve_model(llm.model, cache_dir=cache))
+        if path is None:
+            self.log.info("bundle.tokenizer", tokenizer="estimator", reason="no model configured")
+            return
+        try:
+            self.tokenizer = await anyio.to_thread.run_sync(LlamaVocabTokenizer, path)
+        except TokenizerError as exc:
+            # Counting with the estimator over-counts (1.2-1.5x): safe, never over budget.
+            self.log.warning("bundle.tokenizer_unavailable", error=str(exc))
+        else:
+            self.log.info("bundle.tokenizer", tokenizer="model vocabulary", model=str(path))
 
     @handles(BuildBundle)
     async def on_build_bundle(self, msg: BuildBundle) -> BundleBuilt:
@@ -41,6 +70,7 @@ class BundleActor(Actor):
                 is_chapter_13=msg.is_chapter_13,
                 retriever=SqliteRetriever(conn),
                 tokenizer=self.tokenizer,
+                budgets=self.budgets,
             )
 
         prompt, grammar_name, bundle = await self.services.store.run(build)

@@ -54,6 +54,8 @@ class Cell:
         self.ref = ActorRef(self)
         self.accepting = True
         self.processing: Envelope | None = None
+        self.current_instance: Actor | None = None
+        """The live incarnation (for status and tests; actors never reach into each other)."""
         self.restarts = 0
         self.started = anyio.Event()
         self.done = anyio.Event()
@@ -113,6 +115,7 @@ class Cell:
                 self._run_scope = scope
                 while True:
                     instance = self.factory()
+                    self.current_instance = instance
                     try:
                         await self._incarnation(instance)
                     except Exception as exc:  # noqa: BLE001  (the supervisor: every crash lands here)
