@@ -158,6 +158,8 @@ class ScriptedJob:
     status: JobStatus = "completed"
     result: dict[str, Any] | None = None
     error: str | None = None
+    side_effect: Callable[[RunJob], None] | None = None
+    """Called while the job "runs" (e.g. to write the halt file mid-request)."""
 
 
 class ScriptedGPU(Actor):
@@ -178,6 +180,8 @@ class ScriptedGPU(Actor):
 
         self.record.add(msg)
         job = self.jobs.pop(0) if self.jobs else self.default
+        if job.side_effect is not None:
+            job.side_effect(msg)
         lease_id = None
         if self.lease:
             lease_id = new_id()

@@ -52,3 +52,10 @@ class JobFinished(Message):
     error: str | None = None
     lease_id: str | None = None
     argv: tuple[str, ...] = ()
+
+
+class CancelJobs(Message):
+    """Stop every running job now (`halt --now`): their process groups are killed."""
+
+    kind: Literal["cancel_jobs"] = "cancel_jobs"
+    reason: str = ""

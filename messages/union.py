@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field, TypeAdapter
 
 from messages.bundle import BuildBundle, BundleBuilt
-from messages.dispatch import JobFinished, JobProgress, RunJob
+from messages.dispatch import CancelJobs, JobFinished, JobProgress, RunJob
 from messages.ingestion import DrawIngested, InboxFileSeen, IngestInbox
 from messages.lifecycle import Shutdown
 from messages.llm import Decide, Decision, ReleaseVRAM, VRAMReleased, VRAMReturned
@@ -30,6 +30,7 @@ AnyMessage = Annotated[
     | RunJob
     | JobProgress
     | JobFinished
+    | CancelJobs
     | Shutdown,
     Field(discriminator="kind"),
 ]

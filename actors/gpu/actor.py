@@ -23,7 +23,7 @@ from actors.gpu.runner import ProcessOutcome, ProgressEvent, run_process
 from actors.runtime import Actor, handles
 from actors.services import LLM
 from messages.base import new_id
-from messages.dispatch import JobFinished, RunJob
+from messages.dispatch import CancelJobs, JobFinished, RunJob
 from messages.errors import ActorError, InputError, WatcherError
 from messages.llm import ReleaseVRAM, VRAMReleased, VRAMReturned
 
@@ -63,6 +63,8 @@ class GPUDispatchActor(Actor):
         self._cpu_slots = anyio.CapacityLimiter(self.config.max_cpu_jobs)
         self.leases_taken = 0
         self.leases_returned = 0
+        self._stops: dict[str, anyio.Event] = {}
+        """One event per running job: setting it stops the job (status `cancelled`)."""
 
     async def on_start(self) -> None:
         if self.registry is None:
@@ -122,6 +124,14 @@ class GPUDispatchActor(Actor):
         self.system.work_started()  # the job is work in flight until its reply is given
         self.start_soon(self._run, msg, spec, argv, run_dir, history, slot, flow=msg)
         return None
+
+    @handles(CancelJobs)
+    async def on_cancel_jobs(self, msg: CancelJobs) -> int:
+        """Stop every running job (their process groups are killed); returns how many."""
+        for stop in self._stops.values():
+            stop.set()
+        self.log.warning("jobs.cancel", reason=msg.reason, running=len(self._stops))
+        return len(self._stops)
 
     def _wants_history(self, spec: JobSpec) -> bool:
         return spec.history_flag is not None or any("{history}" in a for a in spec.argv)
@@ -313,16 +323,21 @@ class GPUDispatchActor(Actor):
                 lease_id=lease_id,
             )
 
-        return await run_process(
-            argv,
-            cwd=workdir,
-            env=env,
-            timeout_s=spec.timeout_s,
-            grace_s=self.config.kill_grace_s,
-            tail_bytes=self.config.output_tail_kb * 1024,
-            on_progress=progress,
-            on_started=started,
-        )
+        stop = self._stops.setdefault(msg.message_id, anyio.Event())
+        try:
+            return await run_process(
+                argv,
+                cwd=workdir,
+                env=env,
+                timeout_s=spec.timeout_s,
+                grace_s=self.config.kill_grace_s,
+                tail_bytes=self.config.output_tail_kb * 1024,
+                on_progress=progress,
+                on_started=started,
+                stop=stop,
+            )
+        finally:
+            self._stops.pop(msg.message_id, None)
 
     async def _conclude(
         self, msg: RunJob, spec: JobSpec, argv: list[str], run_dir: Path, outcome: ProcessOutcome

@@ -259,6 +259,11 @@ CHAPTER_13_RULES: tuple[Chapter13Rule, ...] = (
         "confidence_drift", FailureMode.CALIBRATION_DRIFT, Chapter13Action.RETRAIN,
         LearningLoopScope.STEP_6_ONLY, RiskLevel.LOW, human_review=False, confidence=0.55,
     ),
+    # Chapter 13's routine retrain after N draws: nothing is wrong, the pool is just old.
+    Chapter13Rule(
+        "scheduled_retrain", FailureMode.NONE_DETECTED, Chapter13Action.RETRAIN,
+        LearningLoopScope.STEP_6_ONLY, RiskLevel.LOW, human_review=False, confidence=0.75,
+    ),
 )  # fmt: skip
 """Flags in priority order: the first one set decides; the next one set is the alternative."""
 

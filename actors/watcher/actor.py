@@ -1,14 +1,17 @@
-"""WatcherActor (it enforces): takes requests from the spool, runs their steps, audits it all.
+"""WatcherActor (it enforces): takes requests from the spool, runs them, audits every move.
 
-For each request: claim → validate → run each step through GPUDispatch → ask the BundleActor
-for the step's context and the LLMActor for a verdict → apply the watcher rules (proceed /
-retry / escalate) → archive the request in a terminal folder with its outcome in the store.
-The kill switch (a halt file) is checked before a request starts and between steps.
+For each request: claim → validate → (Chapter 13's requests: a pre-validation the advisor's
+verdict of which is obeyed) → run each unit through `Execution` → archive the request in a
+terminal folder with its outcome in the store. The kill switch (a halt file) is checked before a
+request starts and between units; `halt --now` also cancels the running job. An escalation
+halts the watcher, records the evidence, runs the notification command, and says how to resume;
+`resume` continues the request where it stopped.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -17,16 +20,14 @@ import anyio.to_thread
 import watchfiles
 
 from actors.runtime import Actor, handles
-from actors.services import BUNDLE, GPU, LLM, TRIGGER
+from actors.services import GPU, TRIGGER
 from actors.watcher import spool
-from actors.watcher.rules import Limits, as_step_decision, judge
+from actors.watcher.execution import Execution, Outcome
+from actors.watcher.halt import HaltState, read_halt, resume_command, write_halt
 from messages.base import new_id
-from messages.bundle import BuildBundle, BundleBuilt
-from messages.dispatch import JobFinished, RunJob
+from messages.dispatch import CancelJobs
 from messages.errors import ActorError
-from messages.llm import Decide, Decision
-from messages.metrics import flat_metrics
-from messages.requests import ProcessSpool, RequestFiled, RequestFinished, request_steps
+from messages.requests import ProcessSpool, RequestFiled, RequestFinished
 
 if TYPE_CHECKING:
     import sqlite3
@@ -35,15 +36,15 @@ if TYPE_CHECKING:
     from actors.services import Services
     from actors.watcher.spool import Request
 
-SELFPLAY_BUNDLE = 99
-_TERMINAL_FOLDER: dict[str, spool.Terminal] = {"completed": "done", "rejected": "rejected"}
+_TERMINAL_FOLDER: dict[str, spool.Terminal] = {
+    "completed": "done",
+    "rejected": "rejected",
+    "failed": "failed",
+}
 # A request older than this is stale: the world it was filed about has moved on.
 MAX_REQUEST_AGE = timedelta(hours=24)
-
-
-def unit_bundle_id(unit: str) -> int:
-    """The bundle type of a unit of work: its step number, or 99 for selfplay."""
-    return SELFPLAY_BUNDLE if unit == "selfplay" else int(unit)
+# How often the halt file is looked at: `halt --now` cancels a running job within this.
+HALT_POLL_S = 0.5
 
 
 class WatcherActor(Actor):
@@ -53,15 +54,8 @@ class WatcherActor(Actor):
         super().__init__()
         self.services = services
         self.paths = services.paths
-        cfg = services.settings.watcher
-        self.config = cfg
-        self.limits = Limits(
-            auto_proceed=cfg.auto_proceed_confidence,
-            escalate_below=cfg.escalate_below_confidence,
-            max_retries_per_step=cfg.max_retries_per_step,
-            max_retries_per_run=cfg.max_retries_per_run,
-        )
-        self.halt_file = services.paths.root / cfg.halt_file
+        self.config = services.settings.watcher
+        self.halt_file = services.paths.root / self.config.halt_file
 
     async def on_start(self) -> None:
         await anyio.to_thread.run_sync(self.paths.ensure)
@@ -69,6 +63,7 @@ class WatcherActor(Actor):
         if not self.services.once:
             self.start_soon(self._watch)
             self.start_soon(self._rescan)
+            self.start_soon(self._watch_halt)
         await self.ref.tell(ProcessSpool())
 
     async def _watch(self) -> None:
@@ -79,6 +74,23 @@ class WatcherActor(Actor):
         while True:
             await anyio.sleep(self.config.rescan_interval_s)
             await self.ref.tell(ProcessSpool())
+
+    async def _watch_halt(self) -> None:
+        """Cancel the running job on `halt --now`; pick the spool up again on `resume`."""
+        was: HaltState | None = await anyio.to_thread.run_sync(read_halt, self.halt_file)
+        cancelled = False
+        while True:
+            await anyio.sleep(HALT_POLL_S)
+            now = await anyio.to_thread.run_sync(read_halt, self.halt_file)
+            if now is not None and now.now and not cancelled:
+                cancelled = True
+                self.log.warning("watcher.halt_now", reason=now.reason)
+                await self.system.ref(GPU).tell(CancelJobs(reason=f"halt --now: {now.reason}"))
+            if now is None and was is not None:
+                cancelled = False
+                self.log.info("watcher.resumed")
+                await self.ref.tell(ProcessSpool())
+            was = now
 
     # -- recovery -----------------------------------------------------------------------------
 
@@ -106,6 +118,15 @@ class WatcherActor(Actor):
 
         return await self.services.store.run(query)
 
+    async def _started(self, request_id: str) -> bool:
+        def query(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT 1 FROM request_progress WHERE request_id = ?", (request_id,)
+            ).fetchone()
+            return row is not None
+
+        return await self.services.store.run(query)
+
     # -- intake -------------------------------------------------------------------------------
 
     @handles(RequestFiled)
@@ -118,19 +139,18 @@ class WatcherActor(Actor):
         """Process every request waiting in `new/`."""
         await self._process_pending()
 
-    def halted(self) -> bool:
-        """True while the kill-switch file exists."""
-        return self.halt_file.exists()
-
     async def _process_pending(self) -> None:
         for path in await anyio.to_thread.run_sync(spool.pending, self.paths):
-            if await anyio.to_thread.run_sync(self.halted):
-                self.log.warning("watcher.halted", halt_file=str(self.halt_file))
+            halt = await anyio.to_thread.run_sync(read_halt, self.halt_file)
+            if halt is not None:
+                self.log.warning(
+                    "watcher.halted", reason=halt.reason, resume=resume_command(self.paths.root)
+                )
                 return
             await self._process(path)
 
     async def _audit(
-        self, request_id: str, cid: str, event: str, frm: str | None, to: str, **detail: Any
+        self, request_id: str, cid: str, event: str, frm: str | None, to: str | None, **detail: Any
     ) -> None:
         await self.services.audit(
             actor=self.name,
@@ -148,10 +168,10 @@ class WatcherActor(Actor):
         claimed = await anyio.to_thread.run_sync(spool.claim, self.paths, path)
         if claimed is None:
             return
-        cid = new_id()
         try:
             request = await anyio.to_thread.run_sync(spool.parse, claimed)
         except spool.SpoolError as exc:
+            cid = new_id()
             await self._audit(request_id, cid, "claimed", "received", "claimed")
             await self._reject(claimed, request_id, cid, exc.rule, exc.detail, "unknown")
             return
@@ -171,25 +191,46 @@ class WatcherActor(Actor):
                 record=False,
             )
             return
+        resumed = await self._started(request_id)
         age = datetime.now(UTC) - request.created_at
-        if age > MAX_REQUEST_AGE:
+        if age > MAX_REQUEST_AGE and not resumed:
             detail = f"created {age.total_seconds() / 3600:.1f} h ago; the limit is 24 h"
             await self._reject(
                 claimed, request_id, cid, "request expired", detail, request.request_type
             )
             return
-        await self._audit(
-            request_id, cid, "validated", "claimed", "validated", request_type=request.request_type
-        )
+        problem = await anyio.to_thread.run_sync(spool.artifact_problem, self.paths, request)
+        if problem is not None and not resumed:
+            await self._reject(
+                claimed,
+                request_id,
+                cid,
+                "referenced artifact missing",
+                problem,
+                request.request_type,
+            )
+            return
+        if not resumed:
+            await self._audit(
+                request_id,
+                cid,
+                "validated",
+                "claimed",
+                "validated",
+                request_type=request.request_type,
+            )
+        execution = Execution(self.system, self.services, self.log, self.name, request)
         try:
-            status, reason = await self._execute(request)
+            outcome = await execution.run()
         except ActorError as exc:
-            # Another actor failed to answer (timeout, stopped, refused): the request fails
-            # with the reason; the watcher itself carries on with the next one.
+            # Another actor did not answer (timeout, stopped, refused): the request fails with
+            # the reason; the watcher itself carries on with the next one.
             self.log.exception("request.error", request_id=request_id)
-            status, reason = "failed", f"{type(exc).__name__}: {exc}"
-        folder = _TERMINAL_FOLDER.get(status, "failed")
-        await self._finish(claimed, request, status, reason, folder)
+            outcome = Outcome("failed", f"{type(exc).__name__}: {exc}")
+        if outcome.status in {"halted", "escalated"}:
+            await self._pause(claimed, request, outcome)
+        else:
+            await self._finish(claimed, request, outcome)
 
     async def _reject(
         self,
@@ -239,32 +280,34 @@ class WatcherActor(Actor):
                     now,
                 ),
             )
-            if status in {"failed", "escalated", "halted"}:
+            if status == "failed":
                 conn.execute(
                     "INSERT INTO incidents (incident_id, opened_at, severity, source, summary,"
                     " correlation_id) VALUES (?, ?, ?, ?, ?, ?)",
                     (
                         new_id(),
                         now,
-                        "high" if status == "escalated" else "medium",
+                        "medium",
                         f"request {request_id}",
-                        f"{request_type} {status}: {reason}",
+                        f"{request_type} failed: {reason}",
                         cid,
                     ),
                 )
 
         await self.services.store.transaction(record)
 
-    async def _finish(
-        self, path: Path, request: Request, status: str, reason: str, folder: spool.Terminal
-    ) -> None:
-        rid, cid = request.request_id, request.correlation_id
-        body: dict[str, Any] = {"request_id": rid, "status": status, "reason": reason}
+    async def _finish(self, path: Path, request: Request, outcome: Outcome) -> None:
+        rid, cid, status = request.request_id, request.correlation_id, outcome.status
+        body: dict[str, Any] = {"request_id": rid, "status": status, "reason": outcome.reason}
+        if outcome.evidence:
+            body["evidence"] = outcome.evidence
         # The store first: if we crash before the move, recovery archives it without a rerun.
-        await self._record_outcome(rid, request.request_type, status, cid, reason, body)
-        await anyio.to_thread.run_sync(spool.finish, self.paths, path, folder, body)
-        await self._audit(rid, cid, status, "running", status, reason=reason)
-        self.log.info("request.finished", request_id=rid, status=status, reason=reason)
+        await self._record_outcome(rid, request.request_type, status, cid, outcome.reason, body)
+        await anyio.to_thread.run_sync(
+            spool.finish, self.paths, path, _TERMINAL_FOLDER[status], body
+        )
+        await self._audit(rid, cid, status, "running", status, reason=outcome.reason)
+        self.log.info("request.finished", request_id=rid, status=status, reason=outcome.reason)
         await self.system.ref(TRIGGER).tell(
             RequestFinished(
                 correlation_id=cid,
@@ -275,152 +318,90 @@ class WatcherActor(Actor):
             )
         )
 
-    # -- running ------------------------------------------------------------------------------
-
-    async def _execute(self, request: Request) -> tuple[str, str]:
-        run_id = new_id()
+    async def _pause(self, path: Path, request: Request, outcome: Outcome) -> None:
+        """Halted or escalated: back to `new/` with its progress kept, waiting for `resume`."""
         rid, cid = request.request_id, request.correlation_id
-        await self._audit(rid, cid, "running", "validated", "running", run_id=run_id)
-        run_retries = 0
-        for unit in request_steps(request):
-            if await anyio.to_thread.run_sync(self.halted):
-                return "halted", f"halt file present before step {unit}"
-            params: dict[str, str | int | float | bool] = {}
-            step_retries = 0
-            while True:
-                finished = await self._run_step(request, run_id, unit, params)
-                if finished.status != "completed":
-                    return "failed", f"step {unit}: job {finished.job} {finished.status}: " + (
-                        finished.error or ""
-                    )
-                decision = await self._evaluate(request, run_id, unit, finished)
-                if unit == "selfplay":
-                    # Advisory only: promotion is Chapter 13's, never the watcher's.
-                    break
-                verdict = judge(
-                    as_step_decision(decision.answer),
-                    step_retries=step_retries,
-                    run_retries=run_retries,
-                    limits=self.limits,
-                )
-                await self._record_step(
-                    request, run_id, unit, step_retries, verdict.action, decision, verdict.reason
-                )
-                if verdict.action == "proceed":
-                    break
-                if verdict.action == "escalate":
-                    return "escalated", f"step {unit}: {verdict.reason}"
-                step_retries += 1
-                run_retries += 1
-                params = {**params, **as_step_decision(decision.answer).suggested_params}
-        return "completed", "all steps passed"
+        if outcome.status == "escalated":
+            await self._escalate(request, outcome)
+        await anyio.to_thread.run_sync(spool.requeue, self.paths, path)
+        await self._audit(
+            rid,
+            cid,
+            outcome.status,
+            "running",
+            outcome.status,
+            reason=outcome.reason,
+            unit=outcome.unit,
+            resume=resume_command(self.paths.root),
+        )
+        self.log.warning(
+            "request.paused",
+            request_id=rid,
+            status=outcome.status,
+            reason=outcome.reason,
+            resume=resume_command(self.paths.root),
+        )
 
-    async def _run_step(
-        self, request: Request, run_id: str, unit: str, params: dict[str, str | int | float | bool]
-    ) -> JobFinished:
-        job = self.config.step_jobs.get(unit, "noop")
-        await self.services.audit(
-            actor=self.name,
-            entity="step",
-            entity_id=f"{run_id}:{unit}",
-            event="dispatched",
-            correlation_id=request.correlation_id,
-            to_state="dispatched",
-            job=job,
+    async def _escalate(self, request: Request, outcome: Outcome) -> None:
+        """Halt, record the evidence, tell a person (if configured), say how to resume."""
+        state = HaltState(
+            reason=outcome.reason,
+            halted_at=datetime.now(UTC),
+            by="escalation",
             request_id=request.request_id,
         )
-        message = RunJob(
-            correlation_id=request.correlation_id,
-            sender=self.name,
-            job=job,
-            params=params,
-            run_id=run_id,
-            step=unit,
-        )
-        return await self.system.ref(GPU).ask(message, timeout=86400, expect=JobFinished)
-
-    async def _evaluate(
-        self, request: Request, run_id: str, unit: str, finished: JobFinished
-    ) -> Decision:
-        cid = request.correlation_id
-        built = await self.system.ref(BUNDLE).ask(
-            BuildBundle(
-                correlation_id=cid,
-                sender=self.name,
-                step_id=unit_bundle_id(unit),
-                results=finished.result or {},
-                run_id=run_id,
-            ),
-            timeout=60,
-            expect=BundleBuilt,
-        )
-        decision = await self.system.ref(LLM).ask(
-            Decide(
-                correlation_id=cid,
-                sender=self.name,
-                prompt=built.prompt,
-                grammar_name=built.grammar_name,
-                metrics=flat_metrics(finished.result),
-                thresholds=built.thresholds,
-            ),
-            timeout=600,
-            expect=Decision,
-        )
-        await self.services.audit(
-            actor=self.name,
-            entity="decision",
-            entity_id=f"{run_id}:{unit}",
-            event="advised",
-            correlation_id=cid,
-            source=decision.source,
-            grammar=decision.grammar_name,
-            answer=decision.answer.model_dump(mode="json"),
-        )
-        return decision
-
-    async def _record_step(
-        self,
-        request: Request,
-        run_id: str,
-        unit: str,
-        attempt: int,
-        action: str,
-        decision: Decision,
-        reason: str,
-    ) -> None:
-        answer = decision.answer
-        confidence = as_step_decision(answer).confidence
+        await anyio.to_thread.run_sync(write_halt, self.halt_file, state)
         now = datetime.now(UTC).isoformat()
 
         def record(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO step_outcomes (run_id, request_id, step_id, attempt, status, action,"
-                " confidence, summary, correlation_id, recorded_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO incidents (incident_id, opened_at, severity, source, summary,"
+                " correlation_id) VALUES (?, ?, ?, ?, ?, ?)",
                 (
-                    run_id,
-                    request.request_id,
-                    unit_bundle_id(unit),
-                    attempt,
-                    "evaluated",
-                    action,
-                    confidence,
-                    reason,
-                    request.correlation_id,
+                    new_id(),
                     now,
+                    "high",
+                    f"request {request.request_id}",
+                    f"escalated: {outcome.reason}",
+                    request.correlation_id,
                 ),
             )
 
         await self.services.store.run(record)
         await self.services.audit(
             actor=self.name,
-            entity="step",
-            entity_id=f"{run_id}:{unit}",
-            event=action,
+            entity="request",
+            entity_id=request.request_id,
+            event="escalation",
             correlation_id=request.correlation_id,
-            from_state="evaluated",
-            to_state=action,
-            attempt=attempt,
-            reason=reason,
-            source=decision.source,
+            to_state="halted",
+            reason=outcome.reason,
+            evidence=outcome.evidence or {},
+            resume=resume_command(self.paths.root),
         )
+        await self._notify(request, outcome)
+
+    async def _notify(self, request: Request, outcome: Outcome) -> None:
+        argv = self.config.notify_command
+        if not argv:
+            return
+        env = {
+            **os.environ,
+            "WATCHER_EVENT": "escalation",
+            "WATCHER_REQUEST_ID": request.request_id,
+            "WATCHER_REASON": outcome.reason,
+            "WATCHER_RESUME_COMMAND": resume_command(self.paths.root),
+        }
+        try:
+            with anyio.fail_after(30):
+                result = await anyio.run_process(list(argv), env=env, check=False)
+        except (OSError, TimeoutError) as exc:
+            self.log.warning("notify.failed", argv=list(argv), error=repr(exc))
+            return
+        if result.returncode != 0:
+            tail = result.stderr.decode("utf-8", errors="replace")[-500:]
+            self.log.error(
+                "notify.failed", argv=list(argv), exit_code=result.returncode, stderr=tail
+            )
+        else:
+            self.log.info("notify.sent", argv=list(argv))

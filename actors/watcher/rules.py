@@ -19,6 +19,7 @@ from messages.decisions import (
     StepDecision,
     SurvivorCount,
 )
+from messages.metrics import flat_metrics
 
 Action = Literal["proceed", "retry", "escalate"]
 
@@ -87,3 +88,17 @@ def as_step_decision(answer: DecisionModel) -> StepDecision:
         reasoning=f"a {type(answer).__name__} is not a step verdict",
         recommended_action=StepAction.ESCALATE,
     )
+
+
+# Chapter 13's trigger rules, as the diagnostic flags the advisor reads.
+_RULE_FLAGS = {"n_draws": "scheduled_retrain", "llm_proposed": "scheduled_retrain"}
+
+
+def prevalidation_metrics(evidence: dict[str, object]) -> dict[str, str | int | float | bool]:
+    """What the pre-validation advisor reads: the evidence's figures plus its rule as a flag."""
+    metrics = flat_metrics(evidence)
+    rule = evidence.get("rule")
+    if isinstance(rule, str) and rule:
+        flag = _RULE_FLAGS.get(rule, rule)
+        metrics.setdefault(flag, True)
+    return metrics

@@ -159,3 +159,17 @@ def requeue(paths: StatePaths, path: Path) -> Path:
     path.rename(target)
     _fsync_dir(target.parent)
     return target
+
+
+def artifact_problem(paths: StatePaths, request: Request) -> str | None:
+    """Why a request's referenced artifact is unusable (outside the state dir, missing), or None."""
+    name = getattr(request, "survivors_artifact", None)
+    if not name:
+        return None
+    root = paths.root.resolve()
+    target = (root / name).resolve()
+    if not target.is_relative_to(root):
+        return f"survivors_artifact {name!r} is outside the state directory"
+    if not target.is_file():
+        return f"survivors_artifact {name!r} does not exist in the state directory"
+    return None

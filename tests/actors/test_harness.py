@@ -93,23 +93,6 @@ async def test_scripted_llm_proceed_completes_and_the_lease_goes_back(tmp_path: 
     assert (tmp_path / "watcher_requests" / "done" / "r-proceed.json").exists()
 
 
-async def test_escalate_verdict_stops_the_request(tmp_path: Path) -> None:
-    """An escalate verdict from the LLM is obeyed: the request ends escalated, in failed/."""
-    llm = scripted_llm([])  # default answer: escalate
-    gpu = scripted_gpu([ScriptedJob(result={"ok": True})], lease=False)
-    trigger = probe()
-    async with open_test_system(tmp_path, fakes={LLM: llm, GPU: gpu, TRIGGER: trigger}) as h:
-        await anyio.to_thread.run_sync(submit, h.services.paths, LearningLoop(request_id="r-esc"))
-        await h.system.ref(WATCHER).tell(ProcessSpool())
-        finished = await h.probe(TRIGGER).expect(RequestFinished, within=10)
-        assert finished.status == "escalated"
-        assert len(h.probe(GPU).received) == 1  # step 3 escalated: steps 5 and 6 never ran
-    reason = json.loads(
-        (tmp_path / "watcher_requests" / "failed" / "r-esc.reason.json").read_text()
-    )
-    assert reason["status"] == "escalated"
-
-
 async def test_real_gpu_actor_takes_and_returns_the_lease(tmp_path: Path) -> None:
     """With the real GPU actor and a scripted LLM, a GPU job is wrapped in release/return."""
     gpu_noop = NOOP_JOB.model_copy(update={"name": "noop_gpu", "needs_gpu": True, "gpus": 1})

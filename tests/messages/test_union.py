@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from messages.bundle import BuildBundle, BundleBuilt
 from messages.decisions import MetricThreshold, StepAction, StepDecision
-from messages.dispatch import JobFinished, JobProgress, RunJob
+from messages.dispatch import CancelJobs, JobFinished, JobProgress, RunJob
 from messages.ingestion import Draw, DrawIngested, InboxFileSeen, IngestInbox
 from messages.lifecycle import Shutdown
 from messages.llm import Decide, Decision, ReleaseVRAM, VRAMReleased, VRAMReturned
@@ -106,6 +106,7 @@ STRATEGIES: dict[type[Message], st.SearchStrategy[Any]] = {
         JobProgress, job=text, run_id=ids, done=st.integers(0, 100), total=st.integers(0, 100)
     ),
     Shutdown: st.builds(Shutdown, reason=st.text(max_size=40)),
+    CancelJobs: st.builds(CancelJobs, reason=st.text(max_size=40)),
     JobFinished: st.builds(
         JobFinished,
         job=text,

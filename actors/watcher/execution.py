@@ -1,0 +1,351 @@
+"""Running one request: its units in order, each dispatched, evaluated and judged.
+
+`Execution.run()` returns how the request ended: completed, failed, rejected (the advisor's
+pre-validation said no), halted (the kill switch) or escalated (the rules said a person must
+look). A halted or escalated request keeps its progress, so `resume` continues it in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio.to_thread
+
+from actors.services import BUNDLE, GPU, LLM, TRIGGER
+from actors.watcher import progress as progress_store
+from actors.watcher.halt import read_halt
+from actors.watcher.rules import Limits, as_step_decision, judge, prevalidation_metrics
+from messages.base import new_id
+from messages.bundle import BuildBundle, BundleBuilt
+from messages.decisions import Chapter13Action, Chapter13Proposal
+from messages.dispatch import JobFinished, RunJob
+from messages.llm import Decide, Decision
+from messages.metrics import flat_metrics
+from messages.requests import request_steps
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from actors.runtime import ActorSystem
+    from actors.services import Services
+    from actors.watcher.progress import Progress
+    from actors.watcher.spool import Request
+
+Status = Literal["completed", "failed", "rejected", "halted", "escalated"]
+CHAPTER_13 = 13
+SELFPLAY_BUNDLE = 99
+# Long jobs are bounded by their own registry timeouts; this only catches a lost reply.
+JOB_ASK_TIMEOUT_S = 7 * 86400
+
+
+def unit_bundle_id(unit: str) -> int:
+    """The bundle type of a unit of work: its step number, or 99 for selfplay."""
+    return SELFPLAY_BUNDLE if unit == "selfplay" else int(unit)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a request ended (or paused) and why."""
+
+    status: Status
+    reason: str
+    unit: str | None = None
+    """The unit it stopped at, for halted / escalated / failed."""
+    evidence: dict[str, Any] | None = None
+
+
+class Execution:
+    """One request's run; created by the WatcherActor, which owns the spool moves."""
+
+    def __init__(
+        self, system: ActorSystem, services: Services, log: Any, sender: str, request: Request
+    ) -> None:
+        self.system = system
+        self.services = services
+        self.log = log
+        self.sender = sender
+        self.request = request
+        cfg = services.settings.watcher
+        self.config = cfg
+        self.limits = Limits(
+            auto_proceed=cfg.auto_proceed_confidence,
+            escalate_below=cfg.escalate_below_confidence,
+            max_retries_per_step=cfg.max_retries_per_step,
+            max_retries_per_run=cfg.max_retries_per_run,
+        )
+        self.halt_file = services.paths.root / cfg.halt_file
+        self.run_id = new_id()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    async def _audit(self, entity: str, entity_id: str, event: str, **detail: Any) -> None:
+        await self.services.audit(
+            actor=self.sender,
+            entity=entity,  # type: ignore[arg-type]
+            entity_id=entity_id,
+            event=event,
+            correlation_id=self.request.correlation_id,
+            **detail,
+        )
+
+    async def _save(self, next_unit: int, status: str, reason: str = "") -> None:
+        saved = progress_store.Progress(self.run_id, next_unit, status, reason)
+
+        def save(conn: sqlite3.Connection) -> None:
+            progress_store.save(conn, self.request.request_id, saved)
+
+        await self.services.store.run(save)
+
+    async def _halted(self) -> bool:
+        return await anyio.to_thread.run_sync(read_halt, self.halt_file) is not None
+
+    # -- the run ------------------------------------------------------------------------------
+
+    async def run(self) -> Outcome:
+        """Run (or resume) the request's units; never raises for a job or advice outcome."""
+        rid = self.request.request_id
+
+        def load(conn: sqlite3.Connection) -> Progress | None:
+            return progress_store.load(conn, rid)
+
+        saved = await self.services.store.run(load)
+        start = 0
+        if saved is not None:
+            self.run_id, start = saved.run_id, saved.next_unit
+            await self._audit(
+                "request",
+                rid,
+                "resumed",
+                from_state=saved.status,
+                to_state="running",
+                run_id=self.run_id,
+                next_unit=start,
+            )
+        else:
+            await self._audit(
+                "request",
+                rid,
+                "running",
+                from_state="validated",
+                to_state="running",
+                run_id=self.run_id,
+            )
+            if self.request.source == "trigger":
+                verdict = await self._prevalidate()
+                if verdict is not None:
+                    return verdict
+        units = request_steps(self.request)
+        run_retries = 0
+        for index in range(start, len(units)):
+            unit = units[index]
+            if await self._halted():
+                await self._save(index, "halted", f"halt file present before step {unit}")
+                return Outcome("halted", f"halt file present before step {unit}", unit)
+            outcome, run_retries = await self._run_unit(unit, run_retries)
+            if outcome is not None:
+                keep = index if outcome.status in {"halted", "escalated"} else len(units)
+                await self._save(keep, outcome.status, outcome.reason)
+                return outcome
+            await self._save(index + 1, "running")
+        return Outcome("completed", "all steps passed")
+
+    async def _run_unit(self, unit: str, run_retries: int) -> tuple[Outcome | None, int]:
+        params: dict[str, str | int | float | bool] = {}
+        step_retries = 0
+        while True:
+            finished = await self._dispatch(unit, params)
+            if finished.status == "cancelled" and await self._halted():
+                return Outcome("halted", f"step {unit} cancelled by halt --now", unit), run_retries
+            if finished.status != "completed":
+                why = f"step {unit}: job {finished.job} {finished.status}: {finished.error or ''}"
+                return Outcome("failed", why.strip(), unit), run_retries
+            decision = await self._evaluate(unit, finished)
+            if unit == "selfplay":
+                await self._candidate(finished, decision)
+                return None, run_retries
+            verdict = judge(
+                as_step_decision(decision.answer),
+                step_retries=step_retries,
+                run_retries=run_retries,
+                limits=self.limits,
+            )
+            await self._record_step(unit, step_retries, verdict.action, decision, verdict.reason)
+            if verdict.action == "proceed":
+                return None, run_retries
+            if verdict.action == "escalate":
+                evidence = {
+                    "step": unit,
+                    "answer": decision.answer.model_dump(mode="json"),
+                    "source": decision.source,
+                    "metrics": flat_metrics(finished.result),
+                }
+                reason = f"step {unit}: {verdict.reason}"
+                return Outcome("escalated", reason, unit, evidence), run_retries
+            step_retries += 1
+            run_retries += 1
+            params = {**params, **as_step_decision(decision.answer).suggested_params}
+
+    async def _dispatch(
+        self, unit: str, params: dict[str, str | int | float | bool]
+    ) -> JobFinished:
+        job = self.config.step_jobs.get(unit)
+        if job is None:
+            known = ", ".join(sorted(self.config.step_jobs))
+            return JobFinished(
+                job="-",
+                run_id=self.run_id,
+                status="rejected",
+                error=f"no job configured for unit {unit!r} (watcher.step_jobs: {known})",
+            )
+        await self._audit(
+            "step",
+            f"{self.run_id}:{unit}",
+            "dispatched",
+            to_state="dispatched",
+            job=job,
+            request_id=self.request.request_id,
+            params=params,
+        )
+        message = RunJob(
+            correlation_id=self.request.correlation_id,
+            sender=self.sender,
+            job=job,
+            params=params,
+            run_id=self.run_id,
+            step=unit,
+        )
+        return await self.system.ref(GPU).ask(
+            message, timeout=JOB_ASK_TIMEOUT_S, expect=JobFinished
+        )
+
+    async def _advise(
+        self,
+        step_id: int,
+        results: dict[str, Any],
+        metrics: dict[str, str | int | float | bool],
+        *,
+        chapter_13: bool = False,
+    ) -> Decision:
+        cid = self.request.correlation_id
+        built = await self.system.ref(BUNDLE).ask(
+            BuildBundle(
+                correlation_id=cid,
+                sender=self.sender,
+                step_id=step_id,
+                results=results,
+                run_id=self.run_id,
+                is_chapter_13=chapter_13,
+            ),
+            timeout=120,
+            expect=BundleBuilt,
+        )
+        return await self.system.ref(LLM).ask(
+            Decide(
+                correlation_id=cid,
+                sender=self.sender,
+                prompt=built.prompt,
+                grammar_name=built.grammar_name,
+                metrics=dict(metrics),
+                thresholds=built.thresholds,
+            ),
+            timeout=900,
+            expect=Decision,
+        )
+
+    async def _evaluate(self, unit: str, finished: JobFinished) -> Decision:
+        decision = await self._advise(
+            unit_bundle_id(unit), finished.result or {}, flat_metrics(finished.result)
+        )
+        await self._audit(
+            "decision",
+            f"{self.run_id}:{unit}",
+            "advised",
+            source=decision.source,
+            grammar=decision.grammar_name,
+            answer=decision.answer.model_dump(mode="json"),
+        )
+        return decision
+
+    async def _prevalidate(self) -> Outcome | None:
+        """Chapter 13's request gets a second opinion before anything runs; it is obeyed."""
+        request = self.request
+        results = {
+            "request_type": request.request_type,
+            "reason": request.reason,
+            **request.evidence,
+        }
+        decision = await self._advise(
+            CHAPTER_13, results, prevalidation_metrics(results), chapter_13=True
+        )
+        answer = decision.answer
+        await self._audit(
+            "decision",
+            request.request_id,
+            "prevalidated",
+            source=decision.source,
+            answer=answer.model_dump(mode="json"),
+        )
+        action = answer.recommended_action if isinstance(answer, Chapter13Proposal) else None
+        if action is Chapter13Action.ESCALATE or action is None:
+            reason = "pre-validation: the advisor escalates this request to a person"
+            return Outcome("rejected", reason, None, {"answer": answer.model_dump(mode="json")})
+        if action is Chapter13Action.WAIT:
+            reason = "pre-validation: the advisor recommends waiting for more draws"
+            return Outcome("rejected", reason, None, {"answer": answer.model_dump(mode="json")})
+        return None
+
+    async def _candidate(self, finished: JobFinished, decision: Decision) -> None:
+        """Selfplay emitted a candidate: advisory evaluation logged; Chapter 13 decides."""
+        best = (finished.result or {}).get("best")
+        await self._audit(
+            "promotion",
+            f"{self.run_id}:selfplay",
+            "candidate_emitted",
+            policy_id=(best or {}).get("policy_id"),
+            advice=decision.source,
+            answer=decision.answer.model_dump(mode="json"),
+        )
+        notify = self.system.ref(TRIGGER)
+        self.log.info(
+            "selfplay.candidate", policy_id=(best or {}).get("policy_id"), trigger=notify.name
+        )
+
+    async def _record_step(
+        self, unit: str, attempt: int, action: str, decision: Decision, reason: str
+    ) -> None:
+        confidence = as_step_decision(decision.answer).confidence
+        request = self.request
+
+        def record(conn: sqlite3.Connection) -> None:
+
+            conn.execute(
+                "INSERT INTO step_outcomes (run_id, request_id, step_id, attempt, status, action,"
+                " confidence, summary, correlation_id, recorded_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self.run_id,
+                    request.request_id,
+                    unit_bundle_id(unit),
+                    attempt,
+                    "evaluated",
+                    action,
+                    confidence,
+                    reason,
+                    request.correlation_id,
+                    datetime.now(UTC).isoformat(),
+                ),
+            )
+
+        await self.services.store.run(record)
+        await self._audit(
+            "step",
+            f"{self.run_id}:{unit}",
+            action,
+            from_state="evaluated",
+            to_state=action,
+            attempt=attempt,
+            reason=reason,
+            source=decision.source,
+        )
