@@ -8,10 +8,13 @@ from typing import TYPE_CHECKING, Any
 from actors.audit import AuditRecord, Entity
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from actors.audit import AuditLog
     from actors.config import Settings
     from actors.paths import StatePaths
     from actors.store import Store
+    from messages.dispatch import JobProgress
 
 # The six actors' names: how they find each other (and what the harness replaces).
 INGESTION = "ingestion"
@@ -34,6 +37,8 @@ class Services:
     audit_log: AuditLog
     once: bool = False
     """`--once`: process what is pending and do not watch folders."""
+    progress: Callable[[JobProgress], None] | None = None
+    """Shown job progress (the CLI's progress bars in foreground runs)."""
 
     async def audit(
         self,

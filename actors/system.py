@@ -11,11 +11,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import json
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,10 +27,12 @@ import anyio
 import anyio.to_thread
 import structlog
 
+from actors import status
 from actors.audit import AuditLog
 from actors.bundle import BundleActor
 from actors.cliutil import settings_or_exit
 from actors.config import STATE_DIR_ENV, Settings
+from actors.foreground import dry_run, requested, run_foreground
 from actors.gpu.actor import GPUDispatchActor
 from actors.ingestion import IngestionActor
 from actors.llm.actor import LLMActor
@@ -48,12 +53,15 @@ from actors.services import (
 from actors.store import open_store
 from actors.trigger import TriggerActor
 from actors.watcher import WatcherActor
+from actors.watcher.spool import write_atomic
 from messages.base import new_id
-from messages.errors import WatcherError
-from messages.lifecycle import Shutdown
+from messages.enums import LearningLoopScope
+from messages.errors import ActorError, WatcherError
+from messages.lifecycle import Describe, Described, Shutdown, SystemStarted
 
 if TYPE_CHECKING:
     from actors.runtime import ActorRef, ActorSystem
+    from messages.dispatch import JobProgress
 
 ActorFactory = Callable[[Services], Actor]
 
@@ -69,16 +77,59 @@ DEFAULT_ACTORS: Mapping[str, ActorFactory] = {
 log = structlog.get_logger("system")
 SYSTEM = "system"
 """The lifecycle actor: spawned first, so it stops last."""
+# The heartbeat's period; `status` calls a daemon whose heartbeat is 3 periods old stale.
+HEARTBEAT_S = 2.0
 
 
 class LifecycleActor(Actor):
-    """Turns a `Shutdown` message into an orderly stop of the whole system."""
+    """Turns `Shutdown` into an orderly stop; writes the heartbeat that `status` reads."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__()
+        self.services = services
+        self.started_at = datetime.now(UTC).isoformat()
+
+    @handles(SystemStarted)
+    async def on_system_started(self, msg: SystemStarted) -> None:
+        """Every actor is up: start the heartbeat that `status` reads."""
+        self.log.info("system.all_started", actors=list(msg.actors))
+        self.start_soon(self._heartbeat)
+
+    async def on_stop(self) -> None:
+        await self._write_status(running=False)
 
     @handles(Shutdown)
     async def on_shutdown(self, msg: Shutdown) -> None:
         """Ask whoever runs the system to shut it down (reverse start order, bounded)."""
         self.log.info("system.shutdown_requested", reason=msg.reason, sender=msg.sender)
         self.system.request_stop()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await self._write_status(running=True)
+            await anyio.sleep(HEARTBEAT_S)
+
+    async def _write_status(self, *, running: bool) -> None:
+        described: dict[str, object] = {}
+        if running:
+            for name in (LLM, GPU):
+                try:
+                    reply = await self.system.ref(name).ask(Describe(), timeout=2, expect=Described)
+                    described[name] = reply.state
+                except ActorError as exc:
+                    described[name] = {"error": str(exc)}
+        state = {
+            "pid": os.getpid(),
+            "running": running,
+            "started_at": self.started_at,
+            "updated_at": datetime.now(UTC).isoformat(),
+            "actors": self.system.snapshot(),
+            "dead_letters": self.system.dead_letters.count,
+            **described,
+        }
+        body = (json.dumps(state, indent=2, default=str) + "\n").encode("utf-8")
+        path = self.services.paths.root / status.STATUS_FILE
+        await anyio.to_thread.run_sync(write_atomic, path, body)
 
 
 @dataclass(frozen=True)
@@ -108,6 +159,7 @@ async def open_system(
     *,
     once: bool = False,
     replace: Mapping[str, ActorFactory] | None = None,
+    progress: Callable[[JobProgress], None] | None = None,
 ) -> AsyncIterator[WatcherSystem]:
     """Run the six actors (any of them replaced by `replace[name]`) for the block's duration.
 
@@ -124,7 +176,7 @@ async def open_system(
     run_id = new_id()
     try:
         async with open_store(paths.db) as store:
-            services = Services(settings, paths, store, audit_log, once)
+            services = Services(settings, paths, store, audit_log, once, progress)
             await services.audit(
                 actor="system",
                 entity="system",
@@ -136,10 +188,11 @@ async def open_system(
                 once=once,
             )
             async with open_actor_system(settings.kernel.settings()) as kernel:
-                await kernel.spawn(SYSTEM, LifecycleActor)
+                await kernel.spawn(SYSTEM, lambda: LifecycleActor(services))
                 for name in SPAWN_ORDER:
                     factory = factories[name]
                     await kernel.spawn(name, lambda f=factory: f(services))  # type: ignore[misc]
+                await kernel.ref(SYSTEM).tell(SystemStarted(actors=kernel.names))
                 log.info("system.started", actors=list(SPAWN_ORDER), state_dir=str(paths.root))
                 yield WatcherSystem(services, kernel)
                 log.info("system.stopping")
@@ -230,12 +283,38 @@ def build_parser() -> argparse.ArgumentParser:
         default="asyncio",
         help="event loop to run on (default: asyncio)",
     )
+    parser.add_argument(
+        "--dispatch-selfplay",
+        action="store_true",
+        help="run selfplay now, in the foreground, with progress bars",
+    )
+    parser.add_argument(
+        "--episodes",
+        type=int,
+        metavar="N",
+        help="with --dispatch-selfplay: episodes (1-50, default 5)",
+    )
+    parser.add_argument(
+        "--dispatch-learning-loop",
+        nargs="?",
+        const="steps_3_5_6",
+        choices=[scope.value for scope in LearningLoopScope],
+        metavar="SCOPE",
+        help="run the learning loop now: steps_3_5_6 (default), steps_5_6 or step_6_only",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="plan and print (the dispatch asked for, else every pending "
+        "request); move no file, start no job, call no LLM",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="run the daemon (the default)")
     logs = sub.add_parser(
         "logs", help="show the logs or the audit trail (see: logs --help)", add_help=False
     )
     logs.add_argument("logs_args", nargs=argparse.REMAINDER)
+    status.register(sub)
     for module in command_modules():
         module.register(sub)
     return parser
@@ -267,9 +346,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     if hasattr(args, "handler"):
         return int(args.handler(args, settings))
+    request = requested(args)
+    if args.dry_run:
+        configure_logging(None, settings.logging.level, console=False)
+        return dry_run(settings, request)
     paths = StatePaths(settings.state_dir).ensure()
     configure_logging(paths.log_file, settings.logging.level)
     try:
+        if request is not None:
+            return anyio.run(partial(run_foreground, settings, request), backend=args.backend)
         return anyio.run(partial(run_daemon, settings, once=args.once), backend=args.backend)
     except WatcherError as exc:
         log.critical("system.error", error=str(exc))

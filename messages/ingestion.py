@@ -48,3 +48,14 @@ class IngestInbox(Message):
     """Scan the inbox now and ingest every file found (used at start-up and by `--once`)."""
 
     kind: Literal["ingest_inbox"] = "ingest_inbox"
+
+
+class InjectDraws(Message):
+    """Inject `count` synthetic draws now (test mode only; Ingestion tells itself on a timer).
+
+    Refused, with a log line and a reply of 0, unless both `test_mode` and `synthetic.enabled`
+    are true at the moment it is handled.
+    """
+
+    kind: Literal["inject_draws"] = "inject_draws"
+    count: int = Field(1, ge=1, le=1_000_000)

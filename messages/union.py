@@ -9,7 +9,7 @@ from pydantic import Field, TypeAdapter
 from messages.bundle import BuildBundle, BundleBuilt
 from messages.dispatch import CancelJobs, JobFinished, JobProgress, RunJob
 from messages.ingestion import DrawIngested, InboxFileSeen, IngestInbox
-from messages.lifecycle import Shutdown
+from messages.lifecycle import Describe, Described, Shutdown, SystemStarted
 from messages.llm import Decide, Decision, ReleaseVRAM, VRAMReleased, VRAMReturned
 from messages.requests import ProcessSpool, RequestFiled, RequestFinished
 
@@ -31,7 +31,10 @@ AnyMessage = Annotated[
     | JobProgress
     | JobFinished
     | CancelJobs
-    | Shutdown,
+    | Shutdown
+    | Describe
+    | Described
+    | SystemStarted,
     Field(discriminator="kind"),
 ]
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
+from actors.gpu.assign import check_fits
 from actors.gpu.history_file import write_history
 from actors.gpu.inventory import GpuInventory, detect_inventory, wait_for_free_memory
 from actors.gpu.registry import JobRegistry, JobSpec, default_registry
@@ -23,8 +24,9 @@ from actors.gpu.runner import ProcessOutcome, ProgressEvent, run_process
 from actors.runtime import Actor, handles
 from actors.services import LLM
 from messages.base import new_id
-from messages.dispatch import CancelJobs, JobFinished, RunJob
-from messages.errors import ActorError, InputError, WatcherError
+from messages.dispatch import CancelJobs, JobFinished, JobProgress, RunJob
+from messages.errors import ActorError, ConfigError, InputError, WatcherError
+from messages.lifecycle import Describe, Described
 from messages.llm import ReleaseVRAM, VRAMReleased, VRAMReturned
 
 if TYPE_CHECKING:
@@ -37,6 +39,14 @@ if TYPE_CHECKING:
 
 class LeaseError(WatcherError):
     """The GPU could not be made ready for a job (memory not freed before the deadline)."""
+
+
+def _latest_fingerprint(conn: sqlite3.Connection) -> str | None:
+    """The real history's hash-chain value: what the job's history file is a snapshot of."""
+    row = conn.execute(
+        "SELECT fingerprint FROM draws WHERE stream = 'real' ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    return None if row is None else str(row[0])
 
 
 def _now() -> str:
@@ -78,19 +88,6 @@ class GPUDispatchActor(Actor):
 
     # -- checks -------------------------------------------------------------------------------
 
-    def _check_capacity(self, spec: JobSpec) -> None:
-        assert self.inventory is not None
-        gpus = self.inventory.gpus()
-        if not spec.needs_gpu or not gpus:
-            return
-        if spec.gpus > len(gpus):
-            msg = f"job {spec.name!r} needs {spec.gpus} GPUs; this machine has {len(gpus)}"
-            raise InputError(spec.name, "job needs more GPUs than exist", msg)
-        largest = max(gpu.total_bytes for gpu in gpus)
-        if spec.vram_mb * 1024 * 1024 > largest:
-            detail = f"needs {spec.vram_mb} MB; the largest GPU has {largest // 2**20} MB"
-            raise InputError(spec.name, "job needs more VRAM than any GPU has", detail)
-
     def _finished(self, msg: RunJob, status: str, **fields: Any) -> JobFinished:
         return JobFinished.caused_by(
             msg, sender=self.name, job=msg.job, run_id=msg.run_id, status=status, **fields
@@ -103,16 +100,19 @@ class GPUDispatchActor(Actor):
         run_dir = self.services.paths.runs / msg.run_id / f"{msg.step or msg.job}-{new_id()[:8]}"
         try:
             spec = self.registry.get(msg.job)
-            self._check_capacity(spec)
+            assert self.inventory is not None
+            check_fits(spec, self.inventory.gpus())
             history = run_dir / "history.jsonl" if self._wants_history(spec) else None
+            fingerprint = await self.services.store.run(_latest_fingerprint) if history else None
             argv = self.registry.build_argv(
                 msg.job,
                 msg.params,
                 state_dir=self.services.paths.root,
                 result_path=run_dir / "result.json",
                 history_path=history,
+                history_fingerprint=fingerprint,
             )
-        except InputError as exc:
+        except (InputError, ConfigError) as exc:
             self.log.warning("job.rejected", job=msg.job, error=str(exc))
             await self._audit_job(msg, "rejected", error=str(exc))
             return self._finished(msg, "rejected", error=str(exc))
@@ -124,6 +124,26 @@ class GPUDispatchActor(Actor):
         self.system.work_started()  # the job is work in flight until its reply is given
         self.start_soon(self._run, msg, spec, argv, run_dir, history, slot, flow=msg)
         return None
+
+    @handles(Describe)
+    async def on_describe(self, msg: Describe) -> Described:
+        """GPUs, running jobs and lease counts (for `status`)."""
+        gpus = self.inventory.gpus() if self.inventory is not None else ()
+        state = {
+            "gpus": [
+                {
+                    "index": g.index,
+                    "name": g.name,
+                    "free_mb": g.free_bytes // 2**20,
+                    "total_mb": g.total_bytes // 2**20,
+                }
+                for g in gpus
+            ],
+            "running_jobs": len(self._stops),
+            "leases_taken": self.leases_taken,
+            "leases_returned": self.leases_returned,
+        }
+        return Described.caused_by(msg, sender=self.name, actor=self.name, state=state)
 
     @handles(CancelJobs)
     async def on_cancel_jobs(self, msg: CancelJobs) -> int:
@@ -308,6 +328,18 @@ class GPUDispatchActor(Actor):
                 total=event.total,
                 message=event.message,
             )
+            if self.services.progress is not None:
+                self.services.progress(
+                    JobProgress.caused_by(
+                        msg,
+                        sender=self.name,
+                        job=msg.job,
+                        run_id=msg.run_id,
+                        done=event.done,
+                        total=event.total,
+                        message=event.message or "",
+                    )
+                )
 
         async def started(pid: int) -> None:
             self.log.info("job.started", job=msg.job, pid=pid, lease_id=lease_id)

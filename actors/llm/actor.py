@@ -21,6 +21,7 @@ from actors.llm.models import resolve_model
 from actors.runtime import Actor, handles
 from actors.runtime.context import current
 from grammars import grammar_max_tokens
+from messages.lifecycle import Describe, Described
 from messages.llm import Decide, Decision, ReleaseVRAM, VRAMReleased, VRAMReturned
 
 if TYPE_CHECKING:
@@ -181,6 +182,20 @@ class LLMActor(Actor):
             latency_s=anyio.current_time() - start,
             raw_text=outcome.raw_text or "",
         )
+
+    @handles(Describe)
+    async def on_describe(self, msg: Describe) -> Described:
+        """The model, the worker process, the leases out (for `status`)."""
+        client = self.client
+        state = {
+            "model": str(self.model_path) if self.model_path else "none (heuristic advisor)",
+            "worker_pid": client.pid if client is not None else None,
+            "worker_running": bool(client is not None and client.running),
+            "worker_rss_bytes": client.rss_bytes() if client is not None and client.running else 0,
+            "leases_out": sorted(self.leases),
+            "decisions_waiting": len(self.waiting),
+        }
+        return Described.caused_by(msg, sender=self.name, actor=self.name, state=state)
 
     # -- the lease ----------------------------------------------------------------------------
 

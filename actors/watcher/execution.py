@@ -23,7 +23,7 @@ from messages.decisions import Chapter13Action, Chapter13Proposal
 from messages.dispatch import JobFinished, RunJob
 from messages.llm import Decide, Decision
 from messages.metrics import flat_metrics
-from messages.requests import request_steps
+from messages.requests import SelfplayRetrain, request_steps
 
 if TYPE_CHECKING:
     import sqlite3
@@ -151,8 +151,14 @@ class Execution:
             await self._save(index + 1, "running")
         return Outcome("completed", "all steps passed")
 
+    def _initial_params(self, unit: str) -> dict[str, str | int | float | bool]:
+        """What the request itself sets for a unit's job (selfplay's episode count)."""
+        if unit == "selfplay" and isinstance(self.request, SelfplayRetrain):
+            return {"episodes": self.request.episodes}
+        return {}
+
     async def _run_unit(self, unit: str, run_retries: int) -> tuple[Outcome | None, int]:
-        params: dict[str, str | int | float | bool] = {}
+        params = self._initial_params(unit)
         step_retries = 0
         while True:
             finished = await self._dispatch(unit, params)
@@ -160,6 +166,9 @@ class Execution:
                 return Outcome("halted", f"step {unit} cancelled by halt --now", unit), run_retries
             if finished.status != "completed":
                 why = f"step {unit}: job {finished.job} {finished.status}: {finished.error or ''}"
+                said = [line for line in finished.stderr_tail.splitlines() if line.strip()]
+                if said:
+                    why = f"{why.strip()}; it said: {said[-1][:300]}"
                 return Outcome("failed", why.strip(), unit), run_retries
             decision = await self._evaluate(unit, finished)
             if unit == "selfplay":

@@ -14,7 +14,7 @@ from messages.bundle import BuildBundle, BundleBuilt
 from messages.decisions import MetricThreshold, StepAction, StepDecision
 from messages.dispatch import CancelJobs, JobFinished, JobProgress, RunJob
 from messages.ingestion import Draw, DrawIngested, InboxFileSeen, IngestInbox
-from messages.lifecycle import Shutdown
+from messages.lifecycle import Describe, Described, Shutdown, SystemStarted
 from messages.llm import Decide, Decision, ReleaseVRAM, VRAMReleased, VRAMReturned
 from messages.requests import ProcessSpool, RequestFiled, RequestFinished
 from messages.union import AnyMessage, parse_message
@@ -107,6 +107,9 @@ STRATEGIES: dict[type[Message], st.SearchStrategy[Any]] = {
     ),
     Shutdown: st.builds(Shutdown, reason=st.text(max_size=40)),
     CancelJobs: st.builds(CancelJobs, reason=st.text(max_size=40)),
+    Describe: st.builds(Describe),
+    SystemStarted: st.builds(SystemStarted, actors=st.lists(text, max_size=3).map(tuple)),
+    Described: st.builds(Described, actor=text, state=st.dictionaries(text, scalars, max_size=3)),
     JobFinished: st.builds(
         JobFinished,
         job=text,

@@ -1,0 +1,122 @@
+"""Foreground dispatch from the CLI: `--dispatch-selfplay`, `--dispatch-learning-loop`, and
+`--dry-run`, which plans and prints without touching the state directory."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, TextIO
+
+import anyio.to_thread
+
+from actors.gpu.inventory import detect_inventory
+from actors.gpu.registry import default_registry
+from actors.paths import StatePaths
+from actors.watcher import spool
+from actors.watcher.plan import plan_request, render_plan
+from messages.enums import LearningLoopScope
+from messages.requests import LearningLoop, SelfplayRetrain
+
+if TYPE_CHECKING:
+    import argparse
+    import sqlite3
+
+    from actors.config import Settings
+    from actors.watcher.spool import Request
+    from messages.dispatch import JobProgress
+
+
+def requested(args: argparse.Namespace) -> Request | None:
+    """The request the dispatch flags ask for, or None when none is given."""
+    if args.dispatch_selfplay:
+        return SelfplayRetrain(
+            source="cli",
+            reason="--dispatch-selfplay",
+            **({"episodes": args.episodes} if args.episodes else {}),
+        )
+    if args.dispatch_learning_loop is not None:
+        return LearningLoop(
+            source="cli",
+            reason="--dispatch-learning-loop",
+            scope=LearningLoopScope(args.dispatch_learning_loop),
+        )
+    return None
+
+
+def dry_run(settings: Settings, request: Request | None, out: TextIO = sys.stdout) -> int:
+    """Print the plan of `request` (else of every request waiting in new/); change nothing."""
+    paths = StatePaths(settings.state_dir)
+    requests: list[Request] = []
+    if request is not None:
+        requests.append(request)
+    elif paths.spool_dir("new").is_dir():
+        for path in spool.pending(paths):
+            try:
+                requests.append(spool.parse(path))
+            except spool.SpoolError as exc:
+                out.write(f"{path.name}: would be rejected: {exc}\n")
+    if not requests:
+        out.write("nothing to do: no request given and none waiting in the spool\n")
+        return 0
+    registry = default_registry()
+    gpus = detect_inventory().gpus()
+    for item in requests:
+        plans = plan_request(
+            item,
+            step_jobs=settings.watcher.step_jobs,
+            registry=registry,
+            gpus=gpus,
+            state_dir=paths.root.resolve(),
+        )
+        out.write(render_plan(item, plans) + "\n")
+    return 0
+
+
+class ProgressBar:
+    """Job progress on stderr: one redrawn bar on a terminal, plain lines otherwise."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+
+    def __call__(self, event: JobProgress) -> None:
+        total = max(event.total, 1)
+        done = min(event.done, total)
+        label = f"{event.job} {done}/{event.total} {event.message}".rstrip()
+        if self.tty:
+            filled = round(self.WIDTH * done / total)
+            bar = "#" * filled + "-" * (self.WIDTH - filled)
+            end = "\n" if done >= total else ""
+            self.stream.write(f"\r[{bar}] {label}\x1b[K{end}")
+        else:
+            self.stream.write(label + "\n")
+        self.stream.flush()
+
+
+async def run_foreground(settings: Settings, request: Request) -> int:
+    """File `request`, run the system until it is done, print how it ended."""
+    from actors.system import open_system
+
+    paths = StatePaths(settings.state_dir)
+    await anyio.to_thread.run_sync(paths.ensure)
+    await anyio.to_thread.run_sync(spool.submit, paths, request)
+    sys.stdout.write(f"dispatched {request.request_type} as request {request.request_id}\n")
+    async with open_system(settings, once=True, progress=ProgressBar()) as system:
+        await system.wait_idle()
+        rid = request.request_id
+
+        def outcome(conn: sqlite3.Connection) -> tuple[str, str]:
+            row = conn.execute(
+                "SELECT status, reason FROM request_outcomes WHERE request_id = ?", (rid,)
+            ).fetchone()
+            if row is not None:
+                return str(row[0]), str(row[1])
+            row = conn.execute(
+                "SELECT status, reason FROM request_progress WHERE request_id = ?", (rid,)
+            ).fetchone()
+            return (str(row[0]), str(row[1])) if row else ("pending", "not processed")
+
+        status, reason = await system.services.store.run(outcome)
+    sys.stdout.write(f"request {rid}: {status} ({reason})\n")
+    return 0 if status == "completed" else 1
