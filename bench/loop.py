@@ -1,0 +1,150 @@
+"""Reaction times of the loop: a request file renamed into new/ → its job process started, and a
+draw file renamed into inbox/ → Chapter 13's request filed in the spool.
+
+In-process, with the real ingestion, trigger, watcher and GPU dispatch watching their folders,
+the heuristic advisor, and the `noop` job. Baseline in the same run: a bare watchfiles watcher
+seeing a rename in the same folder (the inotify floor the actors sit on).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import watchfiles
+
+from actors.audit import read_audit
+from actors.services import LLM, TRIGGER, WATCHER
+from actors.testing import (
+    PROCEED,
+    harness_settings,
+    open_test_system,
+    probe,
+    scripted_llm,
+)
+from bench.common import parser, print_table, summarize, write_results
+from messages.enums import LearningLoopScope
+from messages.requests import LearningLoop, RequestFiled
+
+
+async def inotify_floor(folder: Path, count: int) -> list[float]:
+    """Rename → watchfiles event, for a bare watcher (the floor)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    samples: list[float] = []
+    seen = anyio.Event()
+
+    async def watch() -> None:
+        nonlocal seen
+        async for _changes in watchfiles.awatch(folder, step=1, debounce=10):
+            seen.set()
+            seen = anyio.Event()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch)
+        await anyio.sleep(0.3)
+        for n in range(count):
+            waiter = seen
+            tmp = folder.parent / f".f{n}"
+            tmp.write_text("x")
+            start = time.perf_counter()
+            tmp.rename(folder / f"f{n}")
+            await waiter.wait()
+            samples.append(time.perf_counter() - start)
+        tg.cancel_scope.cancel()
+    return samples
+
+
+async def request_to_dispatch(state: Path, count: int) -> list[float]:
+    """Request renamed into new/ → its job's `job_started` audit record."""
+    settings = harness_settings(state, watcher={"step_jobs": {"6": "noop"}})
+    fakes = {LLM: scripted_llm(default=PROCEED), TRIGGER: probe()}
+    samples: list[float] = []
+    async with open_test_system(state, fakes=fakes, settings=settings, once=False) as h:
+        await anyio.sleep(0.5)
+        for n in range(count):
+            request = LearningLoop(request_id=f"bench-{n}", scope=LearningLoopScope.STEP_6_ONLY)
+            tmp = state / "watcher_requests" / "tmp" / f"{request.request_id}.json"
+            tmp.write_text(request.model_dump_json())
+            renamed = time.time()
+            tmp.rename(state / "watcher_requests" / "new" / tmp.name)
+            await h.system.wait_idle()
+            done = anyio.Path(state / "watcher_requests" / "done" / tmp.name)
+            with anyio.fail_after(60):
+                # Polling: the request's end is a file move, seen from outside the actors.
+                while not await done.exists():  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+            started = next(
+                r
+                for r in read_audit(state / "audit.jsonl")
+                if r.event == "job_started" and r.correlation_id == request.correlation_id
+            )
+            samples.append(started.recorded_at.timestamp() - renamed)
+    return samples
+
+
+async def draw_to_request(state: Path, count: int) -> list[float]:
+    """Draw file renamed into inbox/ → RequestFiled at the watcher (a probe here)."""
+    settings = harness_settings(
+        state, trigger={"request_every_n_draws": 1, "request_type": "learning_loop"}
+    )
+    record, factory = probe()
+    fakes = {WATCHER: (record, factory)}
+    samples: list[float] = []
+    async with open_test_system(state, fakes=fakes, settings=settings, once=False) as h:
+        await anyio.sleep(0.5)
+        for n in range(count):
+            draw = {
+                "draw_id": f"b{n}",
+                "timestamp": f"2026-01-01T00:{n // 60:02d}:{n % 60:02d}Z",
+                "value": n % 1000,
+            }
+            tmp = state / f".d{n}.json"
+            tmp.write_text(json.dumps(draw))
+            start = time.perf_counter()
+            tmp.rename(state / "inbox" / f"d{n}.json")
+            await record.expect(RequestFiled, within=30, after=n)
+            samples.append(time.perf_counter() - start)
+        await h.system.wait_idle()
+    return samples
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the reaction-time benchmarks and print the table."""
+    args = parser("loop", __doc__.splitlines()[0]).parse_args(argv)
+    count = 10 if args.quick else 200
+    dispatch_count = 5 if args.quick else 50
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        floor = anyio.run(inotify_floor, root / "floor" / "in", count)
+        to_request = anyio.run(draw_to_request, root / "d2r", count)
+        to_dispatch = anyio.run(request_to_dispatch, root / "r2d", dispatch_count)
+    rows: dict[str, Any] = {
+        "inotify floor (rename → event)": summarize(floor),
+        "draw → request filed": summarize(to_request),
+        "request → job started": summarize(to_dispatch),
+    }
+    base = rows["inotify floor (rename → event)"]["median_us"]
+    print_table(
+        ["path", "median ms", "p99 ms", "x floor", "n"],
+        [
+            [
+                name,
+                f"{f['median_us'] / 1000:.2f}",
+                f"{f['p99_us'] / 1000:.2f}",
+                f"{f['median_us'] / base:.1f}",
+                int(f["n"]),
+            ]
+            for name, f in rows.items()
+        ],
+    )
+    path = write_results("loop", rows, args.out)
+    print(f"\nwritten: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
