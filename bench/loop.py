@@ -86,7 +86,7 @@ async def request_to_dispatch(state: Path, count: int) -> list[float]:
     return samples
 
 
-async def draw_to_request(state: Path, count: int) -> list[float]:
+async def draw_to_request(state: Path, count: int, day: str = "2026-01-01") -> list[float]:
     """Draw file renamed into inbox/ → RequestFiled at the watcher (a probe here)."""
     settings = harness_settings(
         state, trigger={"request_every_n_draws": 1, "request_type": "learning_loop"}
