@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field, TypeAdapter
 
 from messages.bundle import BuildBundle, BundleBuilt
+from messages.chapter13 import CandidateEmitted, PoolRegistered, RegisterPool
 from messages.dispatch import CancelJobs, JobFinished, JobProgress, RunJob
 from messages.ingestion import DrawIngested, InboxFileSeen, IngestInbox
 from messages.lifecycle import Describe, Described, Shutdown, SystemStarted
@@ -34,7 +35,10 @@ AnyMessage = Annotated[
     | Shutdown
     | Describe
     | Described
-    | SystemStarted,
+    | SystemStarted
+    | RegisterPool
+    | PoolRegistered
+    | CandidateEmitted,
     Field(discriminator="kind"),
 ]
 

@@ -1,0 +1,391 @@
+"""Chapter 13's tables in the state store: blocking calls on one sqlite3 connection.
+
+The actor runs them through `Store.run` / `Store.transaction` (a worker thread); the CLI runs
+them on its own connection while the daemon may be running (WAL allows one writer at a time and
+readers beside it). Tables: migration v010_chapter13.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, cast
+
+from actors.trigger.acceptance import AppliedRun, ParameterChange
+from actors.trigger.tracker import Action, TrackerState
+from messages.artifacts import PolicyCandidate, PolicyParameters, PredictionPool
+from messages.base import utcnow
+from pipeline.selfplay import DEFAULT_POLICY, policy_id
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from actors.trigger.diagnostics import Diagnostics
+    from actors.trigger.promotion import ShadowTally
+    from actors.trigger.scoring import DrawScore
+
+DEFAULT_POLICY_ID = policy_id(DEFAULT_POLICY)
+"""The policy in force until Chapter 13 promotes one: selfplay's episode 0."""
+
+
+def _now() -> str:
+    return utcnow().isoformat()
+
+
+# -- tracker state ---------------------------------------------------------------------------
+
+
+def load_state(conn: sqlite3.Connection) -> TrackerState:
+    """The saved tracker state (a fresh one on first start)."""
+    row = conn.execute("SELECT body FROM trigger_state WHERE id = 1").fetchone()
+    return TrackerState() if row is None else TrackerState.model_validate_json(row[0])
+
+
+def save_state(conn: sqlite3.Connection, state: TrackerState) -> None:
+    """Replace the saved tracker state."""
+    conn.execute(
+        "INSERT INTO trigger_state (id, body, updated_at) VALUES (1, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+        (state.model_dump_json(), _now()),
+    )
+
+
+# -- pools and scores ------------------------------------------------------------------------
+
+
+def insert_pool(
+    conn: sqlite3.Connection, pool: PredictionPool, *, request_id: str | None, stale: bool
+) -> bool:
+    """Register a pool for the draw after its last_draw_id; False when it already was."""
+    row = conn.execute(
+        "SELECT 1 FROM trigger_pools WHERE pool_id = ? AND after_draw_id IS ?",
+        (pool.pool_id, pool.last_draw_id),
+    ).fetchone()
+    if row is not None:
+        return False
+    conn.execute(
+        "INSERT INTO trigger_pools (pool_id, after_draw_id, model_id, request_id, stale, body,"
+        " registered_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            pool.pool_id,
+            pool.last_draw_id,
+            pool.model_id,
+            request_id,
+            int(stale),
+            pool.model_dump_json(),
+            _now(),
+        ),
+    )
+    return True
+
+
+def pool_after(conn: sqlite3.Connection, draw_id: str | None) -> PredictionPool | None:
+    """The latest pool registered for the draw after `draw_id`, if any."""
+    row = conn.execute(
+        "SELECT body FROM trigger_pools WHERE after_draw_id IS ? ORDER BY seq DESC LIMIT 1",
+        (draw_id,),
+    ).fetchone()
+    return None if row is None else PredictionPool.model_validate_json(row[0])
+
+
+def has_score(conn: sqlite3.Connection, stream: str, draw_id: str) -> bool:
+    """True when this draw was already recorded (scored or not)."""
+    row = conn.execute(
+        "SELECT 1 FROM trigger_scores WHERE stream = ? AND draw_id = ?", (stream, draw_id)
+    ).fetchone()
+    return row is not None
+
+
+def insert_score(conn: sqlite3.Connection, stream: str, score: DrawScore) -> None:
+    """Record one draw's score (or status)."""
+    conn.execute(
+        "INSERT INTO trigger_scores (stream, draw_id, status, pool_id, hit, body, scored_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            stream,
+            score.draw_id,
+            score.status,
+            score.pool_id,
+            None if score.hit is None else int(score.hit),
+            score.model_dump_json(),
+            _now(),
+        ),
+    )
+
+
+def insert_diagnostics(conn: sqlite3.Connection, diag: Diagnostics) -> None:
+    """Persist the per-draw record, and one row per figure for the bundle's trends."""
+    now = _now()
+    conn.execute(
+        "INSERT OR REPLACE INTO trigger_diagnostics (draw_id, schema_version, body, recorded_at)"
+        " VALUES (?, ?, ?, ?)",
+        (diag.draw_id, diag.schema_version, diag.model_dump_json(), now),
+    )
+    conn.executemany(
+        "INSERT INTO diagnostics (draw_id, stream, metric, value, schema_version, recorded_at)"
+        " VALUES (?, 'real', ?, ?, ?, ?)",
+        [
+            (diag.draw_id, name, value, diag.schema_version, now)
+            for name, value in sorted(diag.metrics().items())
+        ],
+    )
+
+
+def real_values_before(conn: sqlite3.Connection, draw_id: str) -> list[int]:
+    """The real history's values (time order) before `draw_id` (all of it if it is not there)."""
+    rows = conn.execute(
+        "SELECT draw_id, value FROM draws WHERE stream = 'real' ORDER BY timestamp, seq"
+    ).fetchall()
+    ids = [str(r[0]) for r in rows]
+    end = ids.index(draw_id) if draw_id in ids else len(rows)
+    return [int(r[1]) for r in rows[:end]]
+
+
+# -- decisions and requests ------------------------------------------------------------------
+
+
+def insert_decision(conn: sqlite3.Connection, **fields: Any) -> None:
+    """Record one trigger decision (the columns of trigger_decisions, JSON-encoded as needed)."""
+    for key in ("evidence", "proposal", "reasons", "changes", "request"):
+        if key in fields and fields[key] is not None and not isinstance(fields[key], str):
+            fields[key] = json.dumps(fields[key], default=str)
+    fields.setdefault("created_at", _now())
+    names = ", ".join(fields)
+    marks = ", ".join("?" for _ in fields)
+    conn.execute(
+        f"INSERT INTO trigger_decisions ({names}) VALUES ({marks})",
+        tuple(fields.values()),
+    )
+
+
+def decision(conn: sqlite3.Connection, decision_id: str) -> dict[str, Any] | None:
+    """One decision as a dict (JSON columns decoded), or None."""
+    cursor = conn.execute("SELECT * FROM trigger_decisions WHERE decision_id = ?", (decision_id,))
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    names = [d[0] for d in cursor.description]
+    out = dict(zip(names, tuple(row), strict=True))
+    for key in ("evidence", "proposal", "reasons", "changes", "request"):
+        if out.get(key) is not None:
+            out[key] = json.loads(out[key])
+    return out
+
+
+def set_decision_status(
+    conn: sqlite3.Connection, decision_id: str, status: str, *, by: str, note: str = ""
+) -> None:
+    """Record a person's (or the actor's) ruling on a decision."""
+    conn.execute(
+        "UPDATE trigger_decisions SET status = ?, decided_at = ?, decided_by = ?, note = ?"
+        " WHERE decision_id = ?",
+        (status, _now(), by, note, decision_id),
+    )
+
+
+def pending_decisions(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Decisions waiting for a person, oldest first."""
+    rows = conn.execute(
+        "SELECT decision_id FROM trigger_decisions WHERE status = 'pending_approval'"
+        " ORDER BY created_at, decision_id"
+    ).fetchall()
+    return [d for (did,) in rows if (d := decision(conn, str(did))) is not None]
+
+
+def prior_rejects(conn: sqlite3.Connection, rule: str) -> int:
+    """Rejections in a row (newest first) among this rule's decisions."""
+    rows = conn.execute(
+        "SELECT outcome FROM trigger_decisions WHERE rule = ? ORDER BY created_at DESC,"
+        " rowid DESC LIMIT 100",
+        (rule,),
+    ).fetchall()
+    count = 0
+    for (outcome,) in rows:
+        if outcome != "REJECT":
+            break
+        count += 1
+    return count
+
+
+def applied_runs(conn: sqlite3.Connection) -> list[AppliedRun]:
+    """Accepted (or approved) runs that changed parameters, oldest first."""
+    rows = conn.execute(
+        "SELECT draw_index, changes FROM trigger_decisions WHERE status IN ('filed', 'approved')"
+        " AND changes != '[]' ORDER BY created_at, rowid"
+    ).fetchall()
+    return [
+        AppliedRun(
+            draw_index=int(idx),
+            changes=tuple(ParameterChange.model_validate(c) for c in json.loads(changes)),
+        )
+        for idx, changes in rows
+    ]
+
+
+def insert_request(
+    conn: sqlite3.Connection, request_id: str, action: str, rule: str, decision_id: str | None
+) -> None:
+    """Remember a request Chapter 13 filed, open until the watcher reports its end."""
+    conn.execute(
+        "INSERT OR IGNORE INTO trigger_requests (request_id, action, rule, decision_id, status,"
+        " filed_at) VALUES (?, ?, ?, ?, 'open', ?)",
+        (request_id, action, rule, decision_id, _now()),
+    )
+
+
+def finish_request(conn: sqlite3.Connection, request_id: str, outcome: str) -> Action | None:
+    """Close an open request; its action, or None when it was not Chapter 13's (or closed)."""
+    row = conn.execute(
+        "SELECT action FROM trigger_requests WHERE request_id = ? AND status = 'open'",
+        (request_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    conn.execute(
+        "UPDATE trigger_requests SET status = 'finished', outcome = ?, finished_at = ?"
+        " WHERE request_id = ?",
+        (outcome, _now(), request_id),
+    )
+    return cast("Action", str(row[0]))
+
+
+def open_actions(conn: sqlite3.Connection) -> tuple[Action, ...]:
+    """Actions of Chapter 13's requests still open (filed by the actor or approved by a person)."""
+    rows = conn.execute(
+        "SELECT DISTINCT action FROM trigger_requests WHERE status = 'open' ORDER BY action"
+    ).fetchall()
+    return tuple(cast("Action", str(r[0])) for r in rows)
+
+
+# -- policies --------------------------------------------------------------------------------
+
+
+def active_policy(conn: sqlite3.Connection) -> tuple[str, PolicyParameters]:
+    """The active policy (selfplay's default until one is promoted)."""
+    row = conn.execute(
+        "SELECT policy_id, parameters FROM policies WHERE status = 'active'"
+        " ORDER BY updated_at DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return DEFAULT_POLICY_ID, DEFAULT_POLICY
+    return str(row[0]), PolicyParameters.model_validate_json(row[1])
+
+
+def policy_status(conn: sqlite3.Connection, policy: str) -> str | None:
+    """A policy's status, or None when it is unknown."""
+    row = conn.execute("SELECT status FROM policies WHERE policy_id = ?", (policy,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def upsert_candidate(
+    conn: sqlite3.Connection,
+    candidate: PolicyCandidate,
+    status: str,
+    reason: str,
+    tally: ShadowTally | None,
+) -> None:
+    """Record a candidate (status `shadow` or `rejected`)."""
+    now = _now()
+    conn.execute(
+        "INSERT INTO policies (policy_id, parameters, candidate, status, tally, reason,"
+        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (policy_id) DO UPDATE SET candidate = excluded.candidate,"
+        " status = excluded.status, tally = excluded.tally, reason = excluded.reason,"
+        " updated_at = excluded.updated_at",
+        (
+            candidate.policy_id,
+            candidate.parameters.model_dump_json(),
+            candidate.model_dump_json(),
+            status,
+            None if tally is None else tally.model_dump_json(),
+            reason,
+            now,
+            now,
+        ),
+    )
+
+
+def shadow_policies(conn: sqlite3.Connection) -> list[tuple[PolicyCandidate, ShadowTally]]:
+    """Candidates in shadow evaluation, oldest first."""
+    from actors.trigger.promotion import ShadowTally
+
+    rows = conn.execute(
+        "SELECT candidate, tally FROM policies WHERE status = 'shadow' ORDER BY created_at"
+    ).fetchall()
+    return [
+        (PolicyCandidate.model_validate_json(c), ShadowTally.model_validate_json(t))
+        for c, t in rows
+    ]
+
+
+def set_tally(conn: sqlite3.Connection, tally: ShadowTally) -> None:
+    """Save a shadow evaluation's running tally."""
+    conn.execute(
+        "UPDATE policies SET tally = ?, updated_at = ? WHERE policy_id = ?",
+        (tally.model_dump_json(), _now(), tally.policy_id),
+    )
+
+
+def settle_candidate(conn: sqlite3.Connection, policy: str, *, promote: bool, reason: str) -> None:
+    """End a shadow evaluation: activate the candidate (keeping the previous one) or reject it."""
+    now = _now()
+    if not promote:
+        conn.execute(
+            "UPDATE policies SET status = 'rejected', reason = ?, updated_at = ?"
+            " WHERE policy_id = ?",
+            (reason, now, policy),
+        )
+        _history(conn, policy, None, "rejected", {"reason": reason})
+        return
+    previous, _params = active_policy(conn)
+    conn.execute(
+        "UPDATE policies SET status = 'retired', updated_at = ? WHERE status = 'active'", (now,)
+    )
+    conn.execute(
+        "UPDATE policies SET status = 'active', reason = ?, updated_at = ? WHERE policy_id = ?",
+        (reason, now, policy),
+    )
+    _history(conn, policy, previous, "promoted", {"reason": reason})
+
+
+def rollback(conn: sqlite3.Connection) -> tuple[str, str] | None:
+    """Restore the policy that was active before the current one: (from, to), or None."""
+    current, _params = active_policy(conn)
+    row = conn.execute(
+        "SELECT previous_policy_id FROM policy_history WHERE policy_id = ? AND event IN"
+        " ('promoted', 'restored') ORDER BY id DESC LIMIT 1",
+        (current,),
+    ).fetchone()
+    if row is None:
+        return None
+    previous = row[0]
+    now = _now()
+    conn.execute(
+        "UPDATE policies SET status = 'rolled_back', updated_at = ? WHERE policy_id = ?",
+        (now, current),
+    )
+    if previous is not None and previous != DEFAULT_POLICY_ID:
+        conn.execute(
+            "UPDATE policies SET status = 'active', updated_at = ? WHERE policy_id = ?",
+            (now, previous),
+        )
+    target = str(previous or DEFAULT_POLICY_ID)
+    _history(conn, current, target, "rolled_back", {})
+    return current, target
+
+
+def policy_rows(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """(policy_id, status, reason) of every known policy, newest first."""
+    rows = conn.execute(
+        "SELECT policy_id, status, reason FROM policies ORDER BY updated_at DESC, policy_id"
+    ).fetchall()
+    return [(str(a), str(b), str(c)) for a, b, c in rows]
+
+
+def _history(
+    conn: sqlite3.Connection, policy: str, previous: str | None, event: str, detail: dict[str, Any]
+) -> None:
+    conn.execute(
+        "INSERT INTO policy_history (policy_id, previous_policy_id, event, detail, at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (policy, previous, event, json.dumps(detail), _now()),
+    )
