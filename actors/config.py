@@ -190,6 +190,7 @@ class PoliciesConfig(Section):
     auto_accept_confidence: float = Field(0.75, ge=0, le=1)
     """Auto-accept needs low risk, this confidence, and at most `auto_accept_max_parameters`."""
     auto_accept_max_parameters: int = Field(2, ge=0)
+    """Auto-accept changes at most this many parameters (more goes to a person)."""
     min_fitness: float = -1.0
     """Gate: a candidate's selfplay fitness (holdout hit rate minus chance) at least this."""
     min_validation_score: float = Field(0.0, ge=0, le=1)
@@ -231,6 +232,8 @@ class WatcherConfig(Section):
         }
     )
     """Which registry job runs each pipeline step ("1".."6") and selfplay."""
+    notify_command: tuple[str, ...] = ()
+    """Run on an escalation (argv, no shell); WATCHER_REASON etc. are in its environment."""
 
 
 class LLMConfig(Section):

@@ -38,7 +38,7 @@ def add_flow_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict) ->
             event_dict.setdefault("correlation_id", ctx.correlation_id)
         if ctx.message_id is not None:
             event_dict.setdefault("message_id", ctx.message_id)
-    event_dict.setdefault("logger", "watcher")
+    event_dict.setdefault("logger", "system")
     return event_dict
 
 

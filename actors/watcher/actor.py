@@ -67,7 +67,10 @@ class WatcherActor(Actor):
         await self.ref.tell(ProcessSpool())
 
     async def _watch(self) -> None:
-        async for _changes in watchfiles.awatch(self.paths.spool_dir("new"), step=1, debounce=10):
+        folder = self.paths.spool_dir("new")
+        # rust_timeout: a cancelled awatch waits for its thread to return; 0.5 s bounds how
+        # long that delays shutdown (the default, 5 s, used up a whole shutdown phase).
+        async for _changes in watchfiles.awatch(folder, step=1, debounce=10, rust_timeout=500):
             await self.ref.tell(ProcessSpool())
 
     async def _rescan(self) -> None:

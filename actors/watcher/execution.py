@@ -12,13 +12,16 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio.to_thread
+from pydantic import ValidationError
 
 from actors.services import BUNDLE, GPU, LLM, TRIGGER
 from actors.watcher import progress as progress_store
 from actors.watcher.halt import read_halt
 from actors.watcher.rules import Limits, as_step_decision, judge, prevalidation_metrics
+from messages.artifacts import SelfplayResult
 from messages.base import new_id
 from messages.bundle import BuildBundle, BundleBuilt
+from messages.chapter13 import CandidateEmitted
 from messages.decisions import Chapter13Action, Chapter13Proposal
 from messages.dispatch import JobFinished, RunJob
 from messages.llm import Decide, Decision
@@ -306,19 +309,35 @@ class Execution:
         return None
 
     async def _candidate(self, finished: JobFinished, decision: Decision) -> None:
-        """Selfplay emitted a candidate: advisory evaluation logged; Chapter 13 decides."""
-        best = (finished.result or {}).get("best")
+        """Selfplay emitted a candidate: advisory evaluation logged; Chapter 13 decides.
+
+        The candidate is read from this run's own result file (written into the run's folder
+        and validated by GPU dispatch), never from the shared artifacts folder, so it is fresh
+        by construction: a stale candidate from an earlier run cannot be passed on.
+        """
+        try:
+            result = SelfplayResult.model_validate(finished.result or {})
+        except ValidationError as exc:
+            self.log.warning("selfplay.no_candidate", error=str(exc)[:300])
+            return
+        best = result.best
         await self._audit(
             "promotion",
-            f"{self.run_id}:selfplay",
+            best.policy_id,
             "candidate_emitted",
-            policy_id=(best or {}).get("policy_id"),
+            run_id=self.run_id,
+            fitness=best.fitness,
             advice=decision.source,
             answer=decision.answer.model_dump(mode="json"),
         )
-        notify = self.system.ref(TRIGGER)
-        self.log.info(
-            "selfplay.candidate", policy_id=(best or {}).get("policy_id"), trigger=notify.name
+        await self.system.ref(TRIGGER).tell(
+            CandidateEmitted(
+                correlation_id=self.request.correlation_id,
+                sender=self.sender,
+                candidate=best,
+                run_id=self.run_id,
+                request_id=self.request.request_id,
+            )
         )
 
     async def _record_step(

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from pipeline.synthetic import synthetic_records
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -57,15 +59,25 @@ def wait_for(predicate: Any, *, timeout: float = 30, what: str = "condition") ->
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
+HISTORY = 40
+"""Draws in the test history: enough for the reference pipeline's windows and holdout."""
+
+
+def history(count: int = HISTORY, **kwargs: Any) -> dict[str, Any]:
+    """A draw file's content: `count` draws of lcg32 from a planted seed (4242)."""
+    records = synthetic_records("lcg32", 4242, count, **kwargs)
+    return {"draws": [json.loads(r.model_dump_json(exclude={"schema_version"})) for r in records]}
+
+
 @pytest.fixture
 def state_dir(tmp_path: Path) -> Path:
-    """A fresh state directory whose config files a step-6 request after every draw.
+    """A fresh state directory whose config runs the full pipeline once 40 draws are in.
 
-    Step 6 runs the `noop` job here: these tests follow the plumbing, not the pipeline.
+    Chapter 13's forced mode files the request; the real reference jobs run steps 1-6 and the
+    heuristic advisor judges each one.
     """
     config = tmp_path / "watcher.toml"
     config.write_text(
-        "[trigger]\nrequest_every_n_draws = 1\nrequest_type = 'learning_loop'\n"
-        "learning_scope = 'step_6_only'\n[watcher.step_jobs]\n6 = 'noop'\n"
+        f"[trigger]\nrequest_every_n_draws = {HISTORY}\nrequest_type = 'pipeline_rerun'\n"
     )
     return tmp_path

@@ -9,12 +9,13 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from tests.e2e.conftest import ROOT, audit_records, drop, run_cli, wait_for
+from tests.e2e.conftest import ROOT, audit_records, drop, history, run_cli, wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-DRAW = {"draw_id": "d-0001", "timestamp": "2026-11-24T10:00:00Z", "value": 417}
+DRAWS = history()
+GPU_STEPS = {"1", "3", "5"}  # sieve, full scoring, training: they take the VRAM lease
 
 
 def start_daemon(state_dir: Path) -> subprocess.Popen[bytes]:
@@ -49,7 +50,7 @@ def test_daemon_runs_a_draw_through_every_actor_and_stops_on_sigterm(state_dir: 
         wait_for(
             lambda: (state_dir / "inbox").is_dir() and audit_records(state_dir), what="daemon start"
         )
-        drop(state_dir / "inbox", "d-0001.json", DRAW)
+        drop(state_dir / "inbox", "d-0001.json", DRAWS)
         done = wait_for(lambda: finished_requests(state_dir), what="the request to finish")
         records = audit_records(state_dir)
         cid = done[0]["correlation_id"]
@@ -61,6 +62,9 @@ def test_daemon_runs_a_draw_through_every_actor_and_stops_on_sigterm(state_dir: 
         assert ("gpu", "job_started") in hops
         assert ("gpu", "job_completed") in hops
         assert ("watcher", "advised") in hops
+        assert done[0]["event"] == "completed", done[0]
+        leases = [r for r in flow if r["entity"] == "lease"]
+        assert [r["event"] for r in leases] == ["taken", "returned"] * len(GPU_STEPS)
         assert (state_dir / "processed" / "d-0001.json").exists()
         start = time.monotonic()
         daemon.send_signal(signal.SIGTERM)
@@ -76,7 +80,7 @@ def test_daemon_runs_a_draw_through_every_actor_and_stops_on_sigterm(state_dir: 
 
 def test_once_processes_what_is_pending_and_exits(state_dir: Path) -> None:
     """`--once` ingests the inbox, runs the filed request to its end, exits 0."""
-    drop(state_dir / "inbox", "d-0001.json", DRAW)
+    drop(state_dir / "inbox", "d-0001.json", DRAWS)
     result = run_cli(
         "actors.system",
         "--state-dir",
@@ -94,7 +98,7 @@ def test_once_processes_what_is_pending_and_exits(state_dir: Path) -> None:
 
 def test_logs_tail_json_yields_the_flows_lines(state_dir: Path) -> None:
     """`logs tail --json --correlation-id` prints valid JSON lines of that one flow."""
-    drop(state_dir / "inbox", "d-0001.json", DRAW)
+    drop(state_dir / "inbox", "d-0001.json", DRAWS)
     run = run_cli(
         "actors.system",
         "--state-dir",
@@ -125,7 +129,7 @@ def test_logs_tail_json_yields_the_flows_lines(state_dir: Path) -> None:
 def test_bad_draw_is_quarantined_and_the_daemon_goes_on(state_dir: Path) -> None:
     """A malformed draw file is moved aside with a reason; the next good file still flows."""
     drop(state_dir / "inbox", "a-bad.json", {"timestamp": "yesterday", "value": 5})
-    drop(state_dir / "inbox", "b-good.json", DRAW)
+    drop(state_dir / "inbox", "b-good.json", DRAWS)
     result = run_cli(
         "actors.system",
         "--state-dir",
