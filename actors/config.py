@@ -69,7 +69,9 @@ class RegimeChange(Section):
     at_draw: int = Field(ge=1)
     """0-based position in the synthetic sequence of the first draw of the new regime."""
     seed: int | None = None
+    """The new seed (restarts the generator), or None to keep it."""
     skip: int | None = Field(None, ge=0)
+    """The new skip, or None to keep it."""
 
     @model_validator(mode="after")
     def _changes_something(self) -> RegimeChange:
@@ -83,9 +85,13 @@ class SyntheticConfig(Section):
     """`[synthetic]`: the synthetic draw injector (runs only when `test_mode` is true as well)."""
 
     enabled: bool = False
+    """Switch the injector on (with `test_mode = true` too; both are re-read each injection)."""
     family: Literal["lcg32", "minstd", "xorshift32", "java_lcg"] = "lcg32"
+    """PRNG family of the generated draws (defined in docs/pipeline.md)."""
     seed: int = 12345
+    """The generator's seed (0 is invalid for minstd and xorshift32)."""
     skip: int = Field(0, ge=0)
+    """Outputs skipped between draws."""
     mod: int | None = Field(None, ge=2)
     """Values lie in [0, mod); None: `ingestion.mod` (a bigger mod than that is refused)."""
     interval_s: float = Field(60.0, gt=0)
@@ -93,6 +99,7 @@ class SyntheticConfig(Section):
     stream: str = Field("synthetic", pattern=r"^[a-z][a-z0-9_-]{0,31}$")
     """History stream of the injected draws; never `real` (synthetic data never passes for real)."""
     regime_changes: tuple[RegimeChange, ...] = ()
+    """Scheduled switches of seed or skip, for scenario tests (`[[synthetic.regime_changes]]`)."""
 
     @model_validator(mode="after")
     def _check(self) -> SyntheticConfig:

@@ -9,6 +9,7 @@ from actors.audit import AuditRecord, Entity
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from actors.audit import AuditLog
     from actors.config import Settings
@@ -39,6 +40,8 @@ class Services:
     """`--once`: process what is pending and do not watch folders."""
     progress: Callable[[JobProgress], None] | None = None
     """Shown job progress (the CLI's progress bars in foreground runs)."""
+    config_path: Path | None = None
+    """The configuration file, re-read where a switch must take effect at once (injector)."""
 
     async def audit(
         self,

@@ -9,7 +9,7 @@ from pydantic import Field, TypeAdapter
 from messages.bundle import BuildBundle, BundleBuilt
 from messages.chapter13 import CandidateEmitted, PoolRegistered, RegisterPool
 from messages.dispatch import CancelJobs, JobFinished, JobProgress, RunJob
-from messages.ingestion import DrawIngested, InboxFileSeen, IngestInbox
+from messages.ingestion import DrawIngested, InboxFileSeen, IngestInbox, InjectDraws
 from messages.lifecycle import Describe, Described, Shutdown, SystemStarted
 from messages.llm import Decide, Decision, ReleaseVRAM, VRAMReleased, VRAMReturned
 from messages.requests import ProcessSpool, RequestFiled, RequestFinished
@@ -18,6 +18,7 @@ AnyMessage = Annotated[
     DrawIngested
     | InboxFileSeen
     | IngestInbox
+    | InjectDraws
     | RequestFiled
     | ProcessSpool
     | RequestFinished

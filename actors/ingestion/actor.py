@@ -1,9 +1,16 @@
-"""IngestionActor: watches the inbox, validates draw files, appends them, tells Chapter 13."""
+"""IngestionActor: watches the inbox, validates draw files, appends them, tells Chapter 13.
+
+Per file: parse (worker thread, outside the store's slot) → one transaction with the draws and
+the file-log row → move to `processed/` → one `DrawIngested` per appended draw to the
+TriggerActor → mark the file announced → audit. A file that breaks a rule goes to
+`quarantine/` with a `.reason.json`, and the actor goes on. Draws committed but not announced
+(a crash in between, or the one-shot CLI) are announced at start-up and on every rescan.
+
+In test mode it also hosts the synthetic injector (see `actors.ingestion.synthetic`).
+"""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,17 +18,25 @@ import anyio
 import anyio.to_thread
 import watchfiles
 
-from actors.ingestion.history import AppendReport, append_draws
+from actors.config import load_settings
+from actors.ingestion.filelog import appended_of, mark_announced, pending_files, quarantined_row
+from actors.ingestion.files import keep, reason_record, set_aside
+from actors.ingestion.ingest import commit_file, sha256_of
 from actors.ingestion.parse import SUFFIXES, DrawFileError, parse_draw_file
+from actors.ingestion.synthetic import InjectorRefusedError, inject, refusal
 from actors.runtime import Actor, handles
 from actors.services import TRIGGER
-from actors.watcher.spool import write_atomic
 from messages.base import new_id
-from messages.ingestion import DrawIngested, InboxFileSeen, IngestInbox
+from messages.errors import ConfigError
+from messages.ingestion import DrawIngested, InboxFileSeen, IngestInbox, InjectDraws
 
 if TYPE_CHECKING:
     import sqlite3
+    from collections.abc import Sequence
 
+    from actors.config import Settings
+    from actors.ingestion.history import Appended
+    from actors.ingestion.synthetic import Injection
     from actors.services import Services
 
 
@@ -34,33 +49,44 @@ def is_candidate(path: Path) -> bool:
     )
 
 
-def _unique_target(folder: Path, name: str) -> Path:
-    target = folder / name
-    if target.exists():
-        target = folder / f"{Path(name).stem}.{new_id()[:8]}{Path(name).suffix}"
-    return target
-
-
 class IngestionActor(Actor):
-    """Turns files dropped into `inbox/` into history rows and `DrawIngested` messages."""
+    """Turns files dropped into `inbox/` into history rows and `DrawIngested` messages.
 
-    def __init__(self, services: Services) -> None:
+    `config_path`: the configuration file to re-read before every injection, so turning
+    `test_mode` or `synthetic.enabled` off there stops the injector without a restart. When
+    None, `services.config_path` is used if the system provides one; else the flags read at
+    start-up hold until the daemon restarts.
+    """
+
+    def __init__(self, services: Services, *, config_path: Path | None = None) -> None:
         super().__init__()
         self.services = services
         self.paths = services.paths
-        self.mod = services.settings.ingestion.mod
+        self.config = services.settings.ingestion
+        self.mod = self.config.mod
+        self.max_bytes = int(self.config.max_file_mb * 1024 * 1024)
+        self.config_path: Path | None = config_path or services.config_path
 
     async def on_start(self) -> None:
         await anyio.to_thread.run_sync(self.paths.ensure)
         if not self.services.once:
             self.start_soon(self._watch)
             self.start_soon(self._rescan)
+            # Production (test_mode false at start-up) never even runs the injector's timer.
+            if self.services.settings.test_mode:
+                self.start_soon(self._inject_timer)
         await self.ref.tell(IngestInbox())
 
+    # -- background tasks -------------------------------------------------------------------
+
     async def _watch(self) -> None:
-        step = self.services.settings.ingestion.watch_step_ms
+        step = self.config.watch_step_ms
         # step=1 ms: with watchfiles' defaults a rename takes ~70 ms to be seen, with 1 ms ~2 ms.
-        async for changes in watchfiles.awatch(self.paths.inbox, step=step, debounce=step * 10):
+        # rust_timeout=100 ms: cancelling awatch waits for its thread to return, which with the
+        # default 5 s timeout held every shutdown (and restart) of this actor up to 5 s.
+        async for changes in watchfiles.awatch(
+            self.paths.inbox, step=step, debounce=step * 10, rust_timeout=100
+        ):
             for change, name in sorted(changes, key=lambda c: c[1]):
                 path = Path(name)
                 if change != watchfiles.Change.deleted and is_candidate(path):
@@ -69,12 +95,22 @@ class IngestionActor(Actor):
     async def _rescan(self) -> None:
         # A safety net: inotify can drop events under load (queue overflow); a rescan cannot.
         while True:
-            await anyio.sleep(self.services.settings.ingestion.rescan_interval_s)
+            await anyio.sleep(self.config.rescan_interval_s)
             await self.ref.tell(IngestInbox())
+
+    async def _inject_timer(self) -> None:
+        while True:
+            settings = await self._current_settings()
+            await anyio.sleep(settings.synthetic.interval_s)
+            await self.ref.tell(InjectDraws(count=1))
+
+    # -- handlers ---------------------------------------------------------------------------
 
     @handles(IngestInbox)
     async def on_ingest_inbox(self, msg: IngestInbox) -> int:
-        """Ingest every file in the inbox, oldest first; returns how many were handled."""
+        """Announce what is pending, then ingest every inbox file, oldest first; returns how
+        many files were handled."""
+        await self._announce_pending()
         files = await anyio.to_thread.run_sync(self._list_inbox)
         for path in files:
             await self._ingest(path)
@@ -87,38 +123,117 @@ class IngestionActor(Actor):
         if await anyio.to_thread.run_sync(path.exists):
             await self._ingest(path)
 
+    @handles(InjectDraws)
+    async def on_inject_draws(self, msg: InjectDraws) -> int:
+        """Inject synthetic draws if both flags are on right now; returns how many entered."""
+        settings = await self._current_settings()
+        reason = refusal(settings)
+        if reason is not None:
+            self.log.warning("injector.refused", reason=reason)
+            return 0
+        correlation_id = msg.correlation_id
+
+        def run(conn: sqlite3.Connection) -> Injection:
+            return inject(conn, settings, count=msg.count, correlation_id=correlation_id)
+
+        try:
+            injection = await self.services.store.transaction(run)
+        except (InjectorRefusedError, DrawFileError) as exc:
+            self.log.warning("injector.failed", error=str(exc), correlation_id=correlation_id)
+            return 0
+        appended = injection.report.appended
+        self.log.info(
+            "injector.injected",
+            stream=injection.stream,
+            first_position=injection.first_position,
+            next_position=injection.next_position,
+            appended=len(appended),
+            correlation_id=correlation_id,
+        )
+        await self._announce(injection.file_id, injection.stream, appended, correlation_id)
+        await self.services.audit(
+            actor=self.name,
+            entity="draw",
+            entity_id=f"inject-{injection.first_position}",
+            event="injected",
+            correlation_id=correlation_id,
+            to_state=injection.stream,
+            appended=len(appended),
+            next_position=injection.next_position,
+        )
+        return len(appended)
+
+    # -- the steps --------------------------------------------------------------------------
+
+    async def _current_settings(self) -> Settings:
+        """The settings as the config file says now (or as started, without a file)."""
+        settings = self.services.settings
+        if self.config_path is None:
+            return settings
+        path = self.config_path
+        try:
+            return await anyio.to_thread.run_sync(
+                lambda: load_settings(path, state_dir=settings.state_dir)
+            )
+        except ConfigError as exc:
+            # Fail closed: a config that cannot be read now cannot vouch for test mode.
+            self.log.warning("injector.config_unreadable", error=str(exc))
+            return settings.model_copy(update={"test_mode": False})
+
     def _list_inbox(self) -> list[Path]:
         entries = [p for p in self.paths.inbox.iterdir() if p.is_file() and is_candidate(p)]
         return sorted(entries, key=lambda p: (p.stat().st_mtime_ns, p.name))
 
-    async def _ingest(self, path: Path) -> AppendReport | None:
+    def _read(self, path: Path) -> bytes:
+        size = path.stat().st_size
+        if size > self.max_bytes:
+            rule = f"file is larger than {self.max_bytes} bytes"
+            raise DrawFileError(path.name, rule, f"{size} bytes (not read)")
+        return path.read_bytes()
+
+    async def _ingest(self, path: Path) -> None:
         correlation_id = new_id()
+        sha256 = ""
         try:
-            data = await anyio.to_thread.run_sync(path.read_bytes)
-        except FileNotFoundError:
-            return None
-        try:
-            draws = await anyio.to_thread.run_sync(
-                lambda: parse_draw_file(path.name, data, mod=self.mod)
+            data = await anyio.to_thread.run_sync(self._read, path)
+            self.log.info(
+                "ingest.file_started",
+                file=path.name,
+                bytes=len(data),
+                correlation_id=correlation_id,
             )
-            stream = "synthetic" if any(d.source == "synthetic" for d in draws) else "real"
+            sha256 = sha256_of(data)
+            draws = await anyio.to_thread.run_sync(
+                lambda: parse_draw_file(path.name, data, mod=self.mod, max_bytes=self.max_bytes)
+            )
 
-            def apply(conn: sqlite3.Connection) -> AppendReport:
-                return append_draws(conn, path.name, draws, stream=stream)
+            def apply(conn: sqlite3.Connection) -> tuple[int, tuple[Appended, ...], int, str]:
+                file_id, report = commit_file(
+                    conn,
+                    name=path.name,
+                    sha256=sha256,
+                    draws=draws,
+                    origin="inbox",
+                    correlation_id=correlation_id,
+                )
+                return file_id, report.appended, report.duplicates, report.stream
 
-            report = await self.services.store.transaction(apply)
+            file_id, appended, duplicates, stream = await self.services.store.transaction(apply)
+        except FileNotFoundError:
+            return  # gone meanwhile: an earlier event or a rescan handled it
         except DrawFileError as exc:
-            await self._quarantine(path, exc, correlation_id)
-            return None
-        target = _unique_target(self.paths.processed, path.name)
-        await anyio.to_thread.run_sync(path.rename, target)
+            await self._quarantine(path, exc, sha256, correlation_id)
+            return
+        await anyio.to_thread.run_sync(lambda: keep(path, self.paths.processed, move=True))
         self.log.info(
             "ingest.file_processed",
             file=path.name,
-            appended=len(report.appended),
-            duplicates=report.duplicates,
+            stream=stream,
+            appended=len(appended),
+            duplicates=duplicates,
             correlation_id=correlation_id,
         )
+        await self._announce(file_id, stream, appended, correlation_id)
         await self.services.audit(
             actor=self.name,
             entity="draw",
@@ -126,12 +241,21 @@ class IngestionActor(Actor):
             event="ingested",
             correlation_id=correlation_id,
             to_state="processed",
-            draws=[a.draw.draw_id for a in report.appended][:100],
-            appended=len(report.appended),
-            duplicates=report.duplicates,
+            stream=stream,
+            draws=[a.draw.draw_id for a in appended][:100],
+            appended=len(appended),
+            backfill=sum(1 for a in appended if a.is_backfill),
+            duplicates=duplicates,
         )
+
+    async def _announce(
+        self, file_id: int, stream: str, appended: Sequence[Appended], correlation_id: str
+    ) -> None:
+        """Tell the TriggerActor about every appended draw, then note the file announced."""
+        if not appended:
+            return
         trigger = self.system.ref(TRIGGER)
-        for item in report.appended:
+        for item in appended:
             await trigger.tell(
                 DrawIngested(
                     correlation_id=correlation_id,
@@ -143,28 +267,49 @@ class IngestionActor(Actor):
                     fingerprint=item.fingerprint,
                 )
             )
-        return report
+        await self.services.store.run(lambda conn: mark_announced(conn, [file_id]))
 
-    async def _quarantine(self, path: Path, error: DrawFileError, correlation_id: str) -> None:
-        target = _unique_target(self.paths.quarantine, path.name)
-        reason = {
-            "file": path.name,
-            "rule": error.rule,
-            "detail": error.detail,
-            "record": error.record,
-            "correlation_id": correlation_id,
-        }
+    async def _announce_pending(self) -> None:
+        pending = await self.services.store.run(pending_files)
+        for item in pending:
+            appended = await self.services.store.run(
+                lambda conn, file_id=item.file_id: appended_of(conn, file_id)  # type: ignore[misc]
+            )
+            self.log.info(
+                "ingest.announcing_pending",
+                file=item.name,
+                draws=len(appended),
+                correlation_id=item.correlation_id,
+            )
+            await self._announce(item.file_id, item.stream, appended, item.correlation_id)
 
-        def move() -> None:
-            body = json.dumps(reason, indent=2, sort_keys=True).encode("utf-8")
-            write_atomic(target.with_name(target.name + ".reason.json"), body)
-            os.replace(path, target)
-
-        await anyio.to_thread.run_sync(move)
+    async def _quarantine(
+        self, path: Path, error: DrawFileError, sha256: str, correlation_id: str
+    ) -> None:
+        reason = reason_record(
+            path.name, error, sha256=sha256, origin="inbox", correlation_id=correlation_id
+        )
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: set_aside(path, self.paths.quarantine, reason, move=True)
+            )
+        except FileNotFoundError:
+            return
+        await self.services.store.transaction(
+            lambda conn: quarantined_row(
+                conn,
+                name=path.name,
+                sha256=sha256,
+                origin="inbox",
+                error=error,
+                correlation_id=correlation_id,
+            )
+        )
         self.log.warning(
             "ingest.file_quarantined",
             file=path.name,
             rule=error.rule,
+            record=error.record,
             detail=error.detail,
             correlation_id=correlation_id,
         )
@@ -176,5 +321,6 @@ class IngestionActor(Actor):
             correlation_id=correlation_id,
             to_state="quarantine",
             rule=error.rule,
+            record=error.record,
             detail_text=error.detail,
         )

@@ -1,7 +1,8 @@
 """Parse and validate draw files (pure): JSON, CSV with a header, TXT one draw per line.
 
 A file is valid as a whole or not at all; the first broken rule is reported with the record
-(1-based index for JSON, line number for CSV and TXT) and the rule's name.
+(1-based index for JSON, line number for CSV and TXT) and the rule's name. The synthetic
+injector hands its records to `parse_records`, the same path files take after decoding.
 """
 
 from __future__ import annotations
@@ -11,16 +12,24 @@ import hashlib
 import io
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from messages.errors import InputError
 from messages.ingestion import Draw
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 MAX_FILE_BYTES = 64 * 1024 * 1024
 KNOWN_FIELDS = {"draw_id", "timestamp", "value", "digits", "source"}
 SUFFIXES = (".json", ".csv", ".txt")
+REAL_STREAM = "real"
+SYNTHETIC_STREAM = "synthetic"
+
+Records = list[tuple[str, dict[str, Any]]]
+"""(where, record) pairs: `where` names the record for error messages (`record 3`, `line 7`)."""
 
 
 class DrawFileError(InputError):
@@ -67,13 +76,15 @@ def _parse_value(raw: Any, where: str, name: str, mod: int) -> int:
         value = int("".join(str(d) for d in raw))
     elif isinstance(raw, int) and not isinstance(raw, bool):
         value = raw
-    elif isinstance(raw, str) and raw.strip().isdigit():
-        if len(raw.strip()) > digits:
-            detail = f"{raw.strip()!r} has more than {digits} digits"
+    elif isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
+        text = raw.strip()
+        if len(text) > digits:
+            detail = f"{text!r} has {len(text)} digits, at most {digits} for mod {mod}"
             raise DrawFileError(name, "wrong count of digits", detail, where)
-        value = int(raw.strip())
+        value = int(text)
     else:
-        raise DrawFileError(name, "value must be an integer or a list of digits", repr(raw), where)
+        detail = repr(raw)[:80]
+        raise DrawFileError(name, "value must be an integer or a list of digits", detail, where)
     if not 0 <= value < mod:
         raise DrawFileError(name, f"value out of range [0, {mod})", str(value), where)
     return value
@@ -83,7 +94,7 @@ def _draw_from_record(record: dict[str, Any], where: str, name: str, mod: int) -
     if "value" in record and "digits" in record:
         raise DrawFileError(name, "give either value or digits, not both", "", where)
     raw_value = record.get("value", record.get("digits"))
-    if raw_value is None:
+    if raw_value is None or raw_value == "":
         raise DrawFileError(name, "value is required", "", where)
     timestamp = _parse_timestamp(record.get("timestamp"), where, name)
     value = _parse_value(raw_value, where, name, mod)
@@ -103,7 +114,7 @@ def _draw_from_record(record: dict[str, Any], where: str, name: str, mod: int) -
         raise DrawFileError(name, f"invalid {field}", err["msg"], where) from exc
 
 
-def _records_json(text: str, name: str) -> list[tuple[str, dict[str, Any]]]:
+def _records_json(text: str, name: str) -> Records:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -111,6 +122,9 @@ def _records_json(text: str, name: str) -> list[tuple[str, dict[str, Any]]]:
         raise DrawFileError(name, "file is not valid JSON", detail) from exc
     if isinstance(data, dict) and "draws" in data:
         data = data["draws"]
+        if not isinstance(data, list):
+            detail = f"'draws' holds {type(data).__name__}"
+            raise DrawFileError(name, "'draws' must be a list of draw objects", detail)
     items = data if isinstance(data, list) else [data]
     out = []
     for index, item in enumerate(items, start=1):
@@ -122,26 +136,33 @@ def _records_json(text: str, name: str) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def _records_csv(text: str, name: str) -> list[tuple[str, dict[str, Any]]]:
+def _records_csv(text: str, name: str) -> Records:
     reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        raise DrawFileError(name, "file is not valid CSV", str(exc), "line 1") from exc
     if "timestamp" not in header or not ({"value", "digits"} & set(header)):
-        detail = f"header is {header!r}"
+        detail = f"header is {header[:8]!r}"[:200]
         raise DrawFileError(name, "CSV header must name timestamp and value", detail, "line 1")
-    out = []
-    for row in reader:
+    out: Records = []
+    try:
+        for row in reader:
+            where = f"line {reader.line_num}"
+            if None in row or any(v is None for v in row.values()):
+                raise DrawFileError(
+                    name, "CSV row has a different column count than the header", "", where
+                )
+            record: dict[str, Any] = {k: v for k, v in row.items() if v != "" or k in KNOWN_FIELDS}
+            out.append((where, record))
+    except csv.Error as exc:
         where = f"line {reader.line_num}"
-        if None in row or any(v is None for v in row.values()):
-            raise DrawFileError(
-                name, "CSV row has a different column count than the header", "", where
-            )
-        record: dict[str, Any] = {k: v for k, v in row.items() if v != "" or k in KNOWN_FIELDS}
-        out.append((where, record))
+        raise DrawFileError(name, "file is not valid CSV", str(exc), where) from exc
     return out
 
 
-def _records_txt(text: str, name: str) -> list[tuple[str, dict[str, Any]]]:
-    out = []
+def _records_txt(text: str, name: str) -> Records:
+    out: Records = []
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
@@ -159,29 +180,12 @@ def _records_txt(text: str, name: str) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
-def parse_draw_file(name: str, data: bytes, *, mod: int) -> tuple[Draw, ...]:
-    """Parse one file's bytes into validated draws, in file order.
+def parse_records(name: str, records: Records, *, mod: int) -> tuple[Draw, ...]:
+    """Validate decoded records into draws, in order; repeats of a record inside are dropped.
 
     Raises:
-        DrawFileError: the first rule the file breaks, with where and why.
+        DrawFileError: the first rule a record breaks, or one draw_id with two contents.
     """
-    suffix = name[name.rfind(".") :].lower() if "." in name else ""
-    if suffix not in SUFFIXES:
-        raise DrawFileError(
-            name, f"unknown file type {suffix or '(none)'!r}; known: {', '.join(SUFFIXES)}"
-        )
-    if len(data) > MAX_FILE_BYTES:
-        raise DrawFileError(name, f"file is larger than {MAX_FILE_BYTES} bytes", str(len(data)))
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DrawFileError(name, "file is not UTF-8", f"byte {exc.start}") from exc
-    if not text.strip():
-        raise DrawFileError(name, "file is empty")
-    if "\x00" in text:
-        raise DrawFileError(name, "file contains NUL characters")
-    reader = {".json": _records_json, ".csv": _records_csv, ".txt": _records_txt}[suffix]
-    records = reader(text, name)
     if not records:
         raise DrawFileError(name, "file holds no draws")
     draws: list[Draw] = []
@@ -196,4 +200,49 @@ def parse_draw_file(name: str, data: bytes, *, mod: int) -> tuple[Draw, ...]:
             continue
         seen[draw.draw_id] = draw
         draws.append(draw)
+    stream_of(name, draws)
     return tuple(draws)
+
+
+def stream_of(name: str, draws: Sequence[Draw]) -> str:
+    """The history stream a file's draws go to: `synthetic` if tagged so, else `real`.
+
+    Raises:
+        DrawFileError: the file mixes synthetic and other draws (they must never share a stream).
+    """
+    synthetic = [d.source == "synthetic" for d in draws]
+    if any(synthetic) and not all(synthetic):
+        where = f"draw {draws[synthetic.index(not synthetic[0])].draw_id!r}"
+        detail = "synthetic draws are kept apart from real ones: split the file"
+        raise DrawFileError(name, "file mixes synthetic and real draws", detail, where)
+    return SYNTHETIC_STREAM if synthetic and synthetic[0] else REAL_STREAM
+
+
+def parse_draw_file(
+    name: str, data: bytes, *, mod: int, max_bytes: int = MAX_FILE_BYTES
+) -> tuple[Draw, ...]:
+    """Parse one file's bytes into validated draws, in file order.
+
+    Raises:
+        DrawFileError: the first rule the file breaks, with where and why.
+    """
+    suffix = name[name.rfind(".") :].lower() if "." in name else ""
+    if suffix not in SUFFIXES:
+        raise DrawFileError(
+            name, f"unknown file type {suffix or '(none)'!r}; known: {', '.join(SUFFIXES)}"
+        )
+    if len(data) > max_bytes:
+        raise DrawFileError(name, f"file is larger than {max_bytes} bytes", f"{len(data)} bytes")
+    if not data.strip():
+        raise DrawFileError(name, "file is empty", f"{len(data)} bytes, none but whitespace")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        detail = f"byte {exc.start}: {data[exc.start : exc.start + 4]!r}"
+        raise DrawFileError(name, "file is not UTF-8", detail) from exc
+    if not text.strip():
+        raise DrawFileError(name, "file is empty", "nothing but a byte-order mark and whitespace")
+    if "\x00" in text:
+        raise DrawFileError(name, "file contains NUL characters", f"at {text.index(chr(0))}")
+    reader = {".json": _records_json, ".csv": _records_csv, ".txt": _records_txt}[suffix]
+    return parse_records(name, reader(text, name), mod=mod)

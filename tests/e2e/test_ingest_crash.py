@@ -1,4 +1,8 @@
-"""`kill -9` of the daemon while it ingests a big file: after a restart, exactly once."""
+"""`kill -9` of the daemon while it ingests a big file: after a restart, exactly once.
+
+(The other crash window, committed but not yet announced, is tested in-process in
+tests/actors/ingestion/test_actor.py, where the announcements can be counted.)
+"""
 
 from __future__ import annotations
 
@@ -15,19 +19,22 @@ from typing import TYPE_CHECKING
 import pytest
 
 from actors.ingestion.history import verify_chain
-from tests.e2e.conftest import ROOT, audit_records, run_cli, wait_for
+from tests.e2e.conftest import ROOT, audit_records, wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-DRAWS = 100_000
+DRAWS = 50_000
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def big_file(path: Path) -> None:
     records = [
-        {"draw_id": f"k-{i:06d}", "timestamp": (EPOCH + timedelta(minutes=i)).isoformat(),
-         "value": (i * 7919) % 1000}
+        {
+            "draw_id": f"k-{i:06d}",
+            "timestamp": (EPOCH + timedelta(minutes=i)).isoformat(),
+            "value": (i * 7919) % 1000,
+        }
         for i in range(DRAWS)
     ]
     path.write_text(json.dumps(records))
@@ -46,23 +53,31 @@ def log_events(state_dir: Path) -> list[str]:
     return events
 
 
-@pytest.mark.parametrize("delay_s", [0.2, 1.0])
-def test_kill_9_mid_ingest_then_restart_ingests_the_file_exactly_once(
-    tmp_path: Path, delay_s: float
-) -> None:
-    """Killed while a 100,000-draw file is in flight, the daemon leaves no partial history;
-    the next run ingests the file once, the chain verifies, nothing awaits announcement."""
-    state = tmp_path / "state"
-    # One request per 10,000,000 draws: this test follows the history, not the pipeline.
-    config = tmp_path / "watcher.toml"
-    config.write_text("[trigger]\nrequest_every_n_draws = 10000000\n")
-    flags = ["--state-dir", str(state), "--config", str(config)]
-    daemon = subprocess.Popen(
+def start_daemon(flags: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [sys.executable, "-m", "actors.system", *flags],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def kill_9(daemon: subprocess.Popen[bytes]) -> None:
+    daemon.send_signal(signal.SIGKILL)
+    daemon.wait(timeout=10)
+
+
+@pytest.mark.parametrize("delay_s", [0.05, 0.5])
+def test_kill_9_mid_ingest_then_restart_ingests_the_file_exactly_once(
+    tmp_path: Path, delay_s: float
+) -> None:
+    """Killed while a 50,000-draw file is in flight, the daemon leaves no partial history;
+    after a restart the file is ingested once, into a history whose chain verifies."""
+    state = tmp_path / "state"
+    config = tmp_path / "watcher.toml"
+    config.write_text("[trigger]\nrequest_every_n_draws = 10000000\n")
+    flags = ["--state-dir", str(state), "--config", str(config)]
+    daemon = start_daemon(flags)
     try:
         wait_for(lambda: audit_records(state), what="daemon start")
         staged = tmp_path / "big.json"
@@ -70,17 +85,18 @@ def test_kill_9_mid_ingest_then_restart_ingests_the_file_exactly_once(
         os.replace(staged, state / "inbox" / "big.json")
         wait_for(lambda: "ingest.file_started" in log_events(state), what="the ingest to start")
         time.sleep(delay_s)
-        daemon.send_signal(signal.SIGKILL)
-        daemon.wait(timeout=10)
+        kill_9(daemon)
+        assert "ingest.file_processed" not in log_events(state), "the kill came too late"
+        assert (state / "inbox" / "big.json").exists()
+        # Restarted, it ingests the file again from the top. The TriggerActor takes its time
+        # over 50,000 announcements (not this test's subject): stop once the file is in.
+        daemon = start_daemon(flags)
+        wait_for(
+            lambda: "ingest.file_processed" in log_events(state), what="the file to be ingested"
+        )
     finally:
         if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
-    assert "ingest.file_processed" not in log_events(state), "the kill came too late to test"
-    assert (state / "inbox" / "big.json").exists()
-
-    result = run_cli("actors.system", *flags, "--once")
-    assert result.returncode == 0, result.stderr
+            kill_9(daemon)
 
     conn = sqlite3.connect(state / "state.db")
     try:
@@ -91,10 +107,8 @@ def test_kill_9_mid_ingest_then_restart_ingests_the_file_exactly_once(
         check = verify_chain(conn, "real")
         assert check.ok, check.detail
         assert check.checked == DRAWS
-        pending = conn.execute(
-            "SELECT COUNT(*) FROM ingest_files WHERE announced_at IS NULL"
-        ).fetchone()[0]
-        assert pending == 0
+        files = conn.execute("SELECT name, outcome, appended FROM ingest_files").fetchall()
+        assert files == [("big.json", "processed", DRAWS)]
     finally:
         conn.close()
     assert (state / "processed" / "big.json").exists()

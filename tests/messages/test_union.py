@@ -15,7 +15,7 @@ from messages.bundle import BuildBundle, BundleBuilt
 from messages.chapter13 import CandidateEmitted, PoolRegistered, RegisterPool
 from messages.decisions import MetricThreshold, StepAction, StepDecision
 from messages.dispatch import CancelJobs, JobFinished, JobProgress, RunJob
-from messages.ingestion import Draw, DrawIngested, InboxFileSeen, IngestInbox
+from messages.ingestion import Draw, DrawIngested, InboxFileSeen, IngestInbox, InjectDraws
 from messages.lifecycle import Describe, Described, Shutdown, SystemStarted
 from messages.llm import Decide, Decision, ReleaseVRAM, VRAMReleased, VRAMReturned
 from messages.requests import ProcessSpool, RequestFiled, RequestFinished
@@ -118,6 +118,7 @@ STRATEGIES: dict[type[Message], st.SearchStrategy[Any]] = {
     ),
     InboxFileSeen: st.builds(InboxFileSeen, path=text),
     IngestInbox: st.builds(IngestInbox),
+    InjectDraws: st.builds(InjectDraws, count=st.integers(1, 1000)),
     RequestFiled: st.builds(RequestFiled, request_id=ids),
     ProcessSpool: st.builds(ProcessSpool),
     RequestFinished: st.builds(
