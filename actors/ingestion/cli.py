@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from actors.cliutil import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from actors.ingestion.files import keep, reason_record, set_aside
-from actors.ingestion.ingest import FileOutcome, in_transaction, ingest_bytes
+from actors.ingestion.ingest import FileOutcome, ingest_bytes
 from actors.ingestion.parse import DrawFileError
 from actors.ingestion.synthetic import InjectorRefusedError, inject, refusal
 from actors.paths import StatePaths
-from actors.store import connect
+from actors.store import connect, in_transaction
 from messages.base import new_id
 
 if TYPE_CHECKING:

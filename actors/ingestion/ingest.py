@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, TypeVar
 from actors.ingestion.filelog import close_file_row, open_file_row, quarantined_row
 from actors.ingestion.history import AppendReport, append_draws
 from actors.ingestion.parse import DrawFileError, parse_draw_file, stream_of
+from actors.store import in_transaction
 
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
     from actors.ingestion.filelog import Origin
     from messages.ingestion import Draw
@@ -74,18 +75,6 @@ def commit_file(
     report = append_draws(conn, name, draws, stream=stream, ingest_file=file_id)
     close_file_row(conn, file_id, report)
     return file_id, report
-
-
-def in_transaction(conn: sqlite3.Connection, func: Callable[[sqlite3.Connection], T]) -> T:
-    """Run `func(conn)` inside BEGIN IMMEDIATE … COMMIT (ROLLBACK if it raises)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = func(conn)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
 
 
 def ingest_bytes(

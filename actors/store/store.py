@@ -18,6 +18,18 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+def in_transaction(conn: sqlite3.Connection, func: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `func(conn)` inside BEGIN IMMEDIATE … COMMIT (ROLLBACK if it raises); blocking."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = func(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
 class Store:
     """One connection to the state store, shared by the actors of one system."""
 
@@ -33,18 +45,7 @@ class Store:
 
     async def transaction(self, func: Callable[[sqlite3.Connection], T]) -> T:
         """Run `func(connection)` inside BEGIN IMMEDIATE … COMMIT (ROLLBACK if it raises)."""
-
-        def wrapped(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = func(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
-        return await self.run(wrapped)
+        return await self.run(lambda conn: in_transaction(conn, func))
 
     def close(self) -> None:
         """Close the connection (blocking; call at shutdown)."""

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from actors.ingestion.filelog import appended_of, mark_announced, pending_files
 from actors.ingestion.history import GENESIS, append_draws, history_summary, verify_chain
-from actors.ingestion.ingest import FileOutcome, in_transaction, ingest_bytes
+from actors.ingestion.ingest import FileOutcome, ingest_bytes
 from actors.ingestion.parse import DrawFileError, parse_records
-from actors.store import connect
+from actors.store import connect, in_transaction
 from tests.actors.ingestion.conftest import json_bytes, record
 
 if TYPE_CHECKING:

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from actors.config import Settings, load_settings
 from actors.ingestion.history import verify_chain
-from actors.ingestion.ingest import in_transaction
 from actors.ingestion.synthetic import (
     Injection,
     InjectorRefusedError,
@@ -21,7 +20,7 @@ from actors.ingestion.synthetic import (
     origin,
     refusal,
 )
-from actors.store import connect
+from actors.store import connect, in_transaction
 from messages.errors import ConfigError
 from pipeline.synthetic import synthetic_records
 
