@@ -243,13 +243,18 @@ CHAPTER_13_RULES: tuple[Chapter13Rule, ...] = (
         "data_quality", FailureMode.DATA_QUALITY, Chapter13Action.ESCALATE, None,
         RiskLevel.HIGH, human_review=True, confidence=0.6,
     ),
+    # A regime shift stays a person's call (the acceptance rules escalate it regardless).
     Chapter13Rule(
         "regime_shift", FailureMode.REGIME_SHIFT, Chapter13Action.RETRAIN,
         LearningLoopScope.STEPS_3_5_6, RiskLevel.HIGH, human_review=True, confidence=0.6,
     ),
+    # A full window without one hit: the survivors predict nothing any more and the only fix
+    # is searching seeds again. Low risk (no parameter changes; a wrong retrain costs one run)
+    # and 0.8 >= the 0.75 auto-accept line, so the acceptance rules can take it alone; no
+    # scope, so the trigger's own action (the full pipeline) stands (filing.resolve_action).
     Chapter13Rule(
-        "hit_rate_collapse", FailureMode.MODEL_OVERFIT, Chapter13Action.RETRAIN,
-        LearningLoopScope.STEPS_5_6, RiskLevel.MEDIUM, human_review=True, confidence=0.55,
+        "hit_rate_collapse", FailureMode.FEATURE_RELEVANCE, Chapter13Action.RETRAIN,
+        None, RiskLevel.LOW, human_review=False, confidence=0.8,
     ),
     Chapter13Rule(
         "window_misalignment", FailureMode.WINDOW_MISALIGNMENT, Chapter13Action.RETRAIN,

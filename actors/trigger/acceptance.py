@@ -10,6 +10,10 @@ In order:
    shift: ESCALATE.
 4. Auto-accept: low risk, confidence at least the auto-accept line, few parameters: ACCEPT.
 5. Anything else is not routine: ESCALATE.
+
+A prediction refresh (the refresh track, rules.refresh_verdict) has no proposal: it changes no
+parameter and runs step 6 with the model in force, so there is nothing for rules 1-4 to judge.
+It is accepted by `routine_refresh`, recorded like any decision (docs/chapter13.md says why).
 """
 
 from __future__ import annotations
@@ -183,3 +187,18 @@ def judge_proposal(
         f"{cfg.auto_accept_confidence:g} and at most {cfg.auto_accept_max_parameters} parameters"
     )
     return Acceptance(outcome=Outcome.ESCALATE, reasons=(reason,), changes=tuple(changes))
+
+
+def routine_refresh(why: str) -> Acceptance:
+    """The acceptance of a prediction refresh: step 6 with the current model, no change.
+
+    Args:
+        why: the refresh track's reason (how old the newest pool is).
+    """
+    return Acceptance(
+        outcome=Outcome.ACCEPT,
+        reasons=(
+            f"routine prediction refresh: {why}",
+            "step 6 with the model and parameters in force: no parameter change to judge",
+        ),
+    )

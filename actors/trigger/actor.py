@@ -3,7 +3,9 @@
 On each draw: score the pool registered before it (once per draw id), update the diagnostics,
 evaluate the trigger rules; for a fired trigger ask the BundleActor and the LLMActor for a
 proposal, run the acceptance rules, then file the request, record the rejection, or leave it
-waiting for a person (`approve ID` / `reject ID`). Selfplay candidates go through the gate and
+waiting for a person (`approve ID` / `reject ID`). Then the refresh track: when no pool
+predicts the next draw and none is on its way, file a step-6 learning loop (routine, no
+proposal, no cooldown). Selfplay candidates go through the gate and
 a shadow evaluation on the next real draws before promotion. The logic lives in the pure
 modules beside this shell (scoring, tracker, diagnostics, rules, acceptance, promotion, filing).
 """
@@ -20,15 +22,26 @@ from pydantic import ValidationError
 from actors.runtime import Actor, handles
 from actors.services import BUNDLE, LLM, WATCHER
 from actors.trigger import ledger
-from actors.trigger.acceptance import Acceptance, Outcome, judge_proposal
+from actors.trigger.acceptance import Acceptance, Outcome, judge_proposal, routine_refresh
 from actors.trigger.diagnostics import Diagnostics, diagnose
 from actors.trigger.filing import FORCED_ACTIONS, build_request, resolve_action
 from actors.trigger.promotion import ShadowTally, gate, policy_pool, shadow_verdict
-from actors.trigger.rules import Evaluation, RuleName, Trigger, evaluate, start_cooldown
+from actors.trigger.rules import (
+    REFRESH,
+    REFRESH_ACTION,
+    Evaluation,
+    RuleName,
+    Trigger,
+    evaluate,
+    refresh_verdict,
+    start_cooldown,
+)
 from actors.trigger.scoring import DrawScore, score_draw
 from actors.trigger.tracker import (
     TrackerState,
     observe,
+    pool_registered,
+    refresh_filed,
     register_model,
     request_filed,
     request_finished,
@@ -125,6 +138,8 @@ class TriggerActor(Actor):
             self.log.info("trigger.blocked", draw_id=msg.draw.draw_id, blocked=evaluation.blocked)
         if evaluation.fired is not None:
             await self._decide(msg, evaluation.fired, evaluation, diag)
+        # After the rule's decision: a retrain it filed runs step 6 and so makes the next pool.
+        await self._refresh(msg, msg.draw.draw_id)
 
     def _record_draw(
         self, conn: sqlite3.Connection, msg: DrawIngested, now: float
@@ -223,6 +238,8 @@ class TriggerActor(Actor):
         metrics: dict[str, str | int | float | bool | None] = {
             **diag.metrics(),
             **{flag: float(flag in evaluation.candidates) for flag in FLAGS},
+            # n_draws is routine (the pool is old), not a fault: the advisor's flag for it.
+            "scheduled_retrain": float(trigger.rule.value == "n_draws"),
             "draws_scored": diag.scored,
             "match_rate": diag.hit_rate,
             "baseline_match_rate": diag.chance_rate,
@@ -400,29 +417,124 @@ class TriggerActor(Actor):
         await self.services.store.transaction(record)
         await self._announce(msg, request, "forced")
 
+    # -- the refresh track --------------------------------------------------------------------
+
+    async def _refresh(self, cause: Any, draw_id: str | None) -> None:
+        """File a prediction refresh when one is due (rules.refresh_verdict); off in forced mode.
+
+        No proposal and no cooldown: it changes nothing, it only keeps a pool registered for the
+        next draw. It is recorded and audited like a decision (rule `refresh`, ACCEPT).
+        """
+        if self.config.request_every_n_draws is not None:
+            return
+
+        def plan(conn: sqlite3.Connection) -> Any:
+            self.state = self.state.model_copy(
+                update={
+                    "open_actions": ledger.open_actions(conn),
+                    "refresh_open": ledger.refresh_open(conn),
+                }
+            )
+            return refresh_verdict(self.state, self.config)
+
+        verdict = await self.services.store.run(plan)
+        if not verdict.due:
+            self.log.debug("trigger.refresh_not_due", draw_id=draw_id, reason=verdict.reason)
+            return
+        decision_id = new_id()
+        acceptance = routine_refresh(verdict.reason)
+        action, scope = REFRESH_ACTION
+        evidence = {
+            **verdict.evidence,
+            "draw_id": draw_id,
+            "decision_id": decision_id,
+            "proposal": None,
+            "proposal_source": "none",
+            "acceptance": list(acceptance.reasons),
+        }
+        request = build_request(
+            request_id=decision_id,
+            action=action,
+            scope=scope,
+            correlation_id=cause.correlation_id,
+            reason=f"Chapter 13: prediction refresh ({verdict.reason})",
+            evidence=evidence,
+        )
+        await anyio.to_thread.run_sync(spool.submit, self.services.paths, request)
+
+        def record(conn: sqlite3.Connection) -> None:
+            ledger.insert_decision(
+                conn,
+                decision_id=decision_id,
+                draw_id=draw_id,
+                draw_index=self.state.draw_index,
+                correlation_id=cause.correlation_id,
+                rule=REFRESH,
+                action=action,
+                evidence=verdict.evidence,
+                proposal=None,
+                proposal_source="none",
+                outcome=acceptance.outcome.value,
+                reasons=list(acceptance.reasons),
+                changes=[],
+                status="filed",
+                request_id=decision_id,
+                request=request.model_dump(mode="json"),
+            )
+            ledger.insert_request(conn, decision_id, action, REFRESH, decision_id)
+            self.state = refresh_filed(self.state)
+            ledger.save_state(conn, self.state)
+
+        await self.services.store.transaction(record)
+        await self.services.audit(
+            actor=self.name,
+            entity="decision",
+            entity_id=decision_id,
+            event="accept",
+            correlation_id=cause.correlation_id,
+            to_state="filed",
+            rule=REFRESH,
+            action=action,
+            reasons=list(acceptance.reasons),
+            proposal_source="none",
+            pool_age=verdict.evidence["pool_age"],
+        )
+        await self._announce(cause, request, REFRESH)
+
     # -- requests and pools -------------------------------------------------------------------
 
     @handles(RequestFinished)
     async def on_request_finished(self, msg: RequestFinished) -> None:
         """A request ended: close it; after a completed step 6, register its pool and reset
-        the cooldown. (A selfplay candidate arrives as `CandidateEmitted` from the watcher,
-        which checks that it is this run's own.)"""
+        the cooldown — unless it was a prediction refresh, which is maintenance: it neither
+        holds nor ends a cooldown. A refresh whose pool came too late (a draw arrived while it
+        ran) is followed at once by the next one, if due. (A selfplay candidate arrives as
+        `CandidateEmitted` from the watcher, which checks that it is this run's own.)"""
         completed = msg.status == "completed"
         units = await anyio.to_thread.run_sync(self._units_of, msg.request_id, msg.request_type)
 
-        def close(conn: sqlite3.Connection) -> None:
+        def close(conn: sqlite3.Connection) -> bool:
+            refresh = ledger.request_rule(conn, msg.request_id) == REFRESH
             action = ledger.finish_request(conn, msg.request_id, msg.status)
             state = self.state
-            if action is not None:
-                state = request_finished(state, action, completed=completed)
-            if completed and "6" in units:
-                state = state.model_copy(update={"cooldown": None})
+            if refresh:
+                state = state.model_copy(update={"refresh_open": ledger.refresh_open(conn)})
+            else:
+                if action is not None:
+                    state = request_finished(state, action, completed=completed)
+                if completed and "6" in units:
+                    state = state.model_copy(update={"cooldown": None})
             self.state = state
             ledger.save_state(conn, state)
+            return refresh
 
-        await self.services.store.transaction(close)
+        refresh = await self.services.store.transaction(close)
         self.log.info(
-            "trigger.request_finished", request_id=msg.request_id, status=msg.status, units=units
+            "trigger.request_finished",
+            request_id=msg.request_id,
+            status=msg.status,
+            units=units,
+            refresh=refresh,
         )
         if not completed:
             return
@@ -431,7 +543,10 @@ class TriggerActor(Actor):
             if pool is None:
                 self.log.warning("trigger.no_pool_artifact", request_id=msg.request_id)
             else:
-                await self._register(pool, msg.request_id)
+                registered = await self._register(pool, msg.request_id)
+                if registered.stale:
+                    # Catch up: never after a failure, so a broken step 6 cannot loop.
+                    await self._refresh(msg, self.state.last_draw_id)
 
     def _units_of(self, request_id: str, request_type: str) -> tuple[str, ...]:
         """The units the request ran, from its archived spool file (else from its type)."""
@@ -471,6 +586,9 @@ class TriggerActor(Actor):
         def register(conn: sqlite3.Connection) -> bool:
             stale = pool.last_draw_id != self.state.last_draw_id
             ledger.insert_pool(conn, pool, request_id=request_id, stale=stale)
+            made_at = ledger.draw_index_of(conn, pool.last_draw_id) if stale else None
+            self.state = pool_registered(self.state, pool.last_draw_id, made_at)
+            ledger.save_state(conn, self.state)
             if model is not None and pool.model_id is not None and model.model_id == pool.model_id:
                 top = tuple(
                     survivor_identity(r.survivor.family, r.survivor.skip, r.survivor.seed,

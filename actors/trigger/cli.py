@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from actors.audit import AuditLog, AuditRecord
 from actors.cliutil import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from actors.paths import StatePaths
-from actors.store import StoreError, connect
+from actors.store import StoreError, connect, in_transaction
 from actors.trigger import ledger
 from actors.watcher import spool
 from messages.base import utcnow
@@ -80,17 +80,6 @@ def _open(settings: Settings) -> tuple[StatePaths, sqlite3.Connection]:
     return paths, connect(paths.db)
 
 
-def _transaction(conn: sqlite3.Connection, func: Any) -> Any:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = func(conn)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-    return result
-
-
 def pending_command(args: argparse.Namespace, settings: Settings) -> int:
     """Print the decisions waiting for a person."""
     try:
@@ -144,7 +133,7 @@ def approve_command(args: argparse.Namespace, settings: Settings) -> int:
                 c, request.request_id, found["action"], found["rule"], args.decision_id
             )
 
-        _transaction(conn, record)
+        in_transaction(conn, record)
     cid = str(found["correlation_id"])
     _audit(
         paths,
@@ -183,7 +172,7 @@ def reject_command(args: argparse.Namespace, settings: Settings) -> int:
         found = _pending(conn, args.decision_id)
         if isinstance(found, str):
             return _fail(found)
-        _transaction(
+        in_transaction(
             conn,
             lambda c: ledger.set_decision_status(
                 c, args.decision_id, "denied", by=user, note=reason
@@ -227,7 +216,7 @@ def policy_rollback_command(args: argparse.Namespace, settings: Settings) -> int
     except StoreError as exc:
         return _fail(str(exc), EXIT_FAILED)
     with closing(conn):
-        moved = _transaction(conn, ledger.rollback)
+        moved = in_transaction(conn, ledger.rollback)
     if moved is None:
         return _fail("nothing to roll back: no policy was ever promoted", EXIT_FAILED)
     current, restored = moved

@@ -11,6 +11,7 @@ import json
 from typing import TYPE_CHECKING, Any, cast
 
 from actors.trigger.acceptance import AppliedRun, ParameterChange
+from actors.trigger.rules import REFRESH
 from actors.trigger.tracker import Action, TrackerState
 from messages.artifacts import PolicyCandidate, PolicyParameters, PredictionPool
 from messages.base import utcnow
@@ -128,6 +129,17 @@ def insert_diagnostics(conn: sqlite3.Connection, diag: Diagnostics) -> None:
             for name, value in sorted(diag.metrics().items())
         ],
     )
+
+
+def draw_index_of(conn: sqlite3.Connection, draw_id: str | None) -> int | None:
+    """The `draw_index` Chapter 13 gave a live draw (from its diagnostics), or None."""
+    if draw_id is None:
+        return None
+    row = conn.execute(
+        "SELECT json_extract(body, '$.draw_index') FROM trigger_diagnostics WHERE draw_id = ?",
+        (draw_id,),
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def real_values_before(conn: sqlite3.Connection, draw_id: str) -> list[int]:
@@ -249,11 +261,30 @@ def finish_request(conn: sqlite3.Connection, request_id: str, outcome: str) -> A
 
 
 def open_actions(conn: sqlite3.Connection) -> tuple[Action, ...]:
-    """Actions of Chapter 13's requests still open (filed by the actor or approved by a person)."""
+    """Actions of Chapter 13's requests still open (filed by the actor or approved by a person);
+    prediction refreshes left out: they block no rule (`refresh_open` tells about them)."""
     rows = conn.execute(
-        "SELECT DISTINCT action FROM trigger_requests WHERE status = 'open' ORDER BY action"
+        "SELECT DISTINCT action FROM trigger_requests WHERE status = 'open' AND rule != ?"
+        " ORDER BY action",
+        (REFRESH,),
     ).fetchall()
     return tuple(cast("Action", str(r[0])) for r in rows)
+
+
+def refresh_open(conn: sqlite3.Connection) -> bool:
+    """True while a prediction refresh is filed and not finished."""
+    row = conn.execute(
+        "SELECT 1 FROM trigger_requests WHERE status = 'open' AND rule = ? LIMIT 1", (REFRESH,)
+    ).fetchone()
+    return row is not None
+
+
+def request_rule(conn: sqlite3.Connection, request_id: str) -> str | None:
+    """The rule (or `refresh`, `forced`) that filed a request; None when it is not Chapter 13's."""
+    row = conn.execute(
+        "SELECT rule FROM trigger_requests WHERE request_id = ?", (request_id,)
+    ).fetchone()
+    return None if row is None else str(row[0])
 
 
 # -- policies --------------------------------------------------------------------------------

@@ -6,14 +6,19 @@
 | hit_rate_collapse | a full window's hit rate <= hit_rate_collapse | full pipeline |
 | consecutive_misses | misses in a row >= max_consecutive_misses | learning loop 3,5,6 |
 | confidence_drift | a full window's mean confidence - hit rate > confidence_drift | selfplay |
-| n_draws | draws in a row with no pool >= retrain_after_n_draws | learning loop 6 (*) |
+| n_draws | no model yet, draws in a row with no pool >= retrain_after_n_draws | steps 1-6 (*) |
 | llm_proposed | a review is due (llm_review_every_n_draws) | what the advisor proposes |
 
-(*) the full pipeline while no pool was ever scored: there is no model to predict from.
+(*) learning loop 6 when pools were scored but name no model (a pool handed over by a tool).
 
 The highest-priority rule that fires and is not blocked wins. A cooldown (draws *and* seconds,
 both must pass) blocks rules of the same or lower priority than the one that started it; a
 worse diagnosis breaks through. A rule is also blocked while a request of its action is open.
+
+Beside the rules runs the **refresh track** (`refresh`): once a model exists, keeping a pool
+registered for the next draw is maintenance, not a retrain decision. When the newest pool is
+`retrain_after_n_draws` draws old and no step-6-running request is open, a step-6 learning loop
+is due, whatever rule fired on the draw; no cooldown blocks it and it starts none.
 """
 
 from __future__ import annotations
@@ -110,7 +115,8 @@ def conditions(diag: Diagnostics, state: TrackerState, cfg: TriggerConfig) -> li
         and diag.overconfidence > cfg.confidence_drift
     ):
         found.append(RuleName.CONFIDENCE_DRIFT)
-    if diag.draws_since_pool >= cfg.retrain_after_n_draws:
+    # Once a model exists, stale predictions are the refresh track's job (refresh_verdict).
+    if state.model_id is None and diag.draws_since_pool >= cfg.retrain_after_n_draws:
         found.append(RuleName.N_DRAWS)
     if 0 < cfg.llm_review_every_n_draws <= state.scored_since_review:
         found.append(RuleName.LLM_PROPOSED)
@@ -174,3 +180,59 @@ def start_cooldown(state: TrackerState, trigger: Trigger, now: float) -> Tracker
         at=now,
     )
     return state.model_copy(update={"cooldown": cooldown, "scored_since_review": 0})
+
+
+REFRESH = "refresh"
+"""The refresh track's name in Chapter 13's records (decisions, requests, audit)."""
+
+REFRESH_ACTION: tuple[Action, LearningLoopScope] = ("learning_loop", LearningLoopScope.STEP_6_ONLY)
+"""A refresh predicts again from the current model: step 6 only."""
+
+STEP_6_ACTIONS: frozenset[Action] = frozenset({"full_pipeline", "learning_loop"})
+"""Actions whose requests end with step 6, so their completion registers a new pool."""
+
+
+class Refresh(Model):
+    """The refresh track's verdict after one draw: is a new pool due, and why (not)."""
+
+    due: bool
+    reason: str
+    evidence: dict[str, Any]
+
+
+def refresh_verdict(state: TrackerState, cfg: TriggerConfig) -> Refresh:
+    """Whether a prediction refresh is due now (see the module docstring).
+
+    Not due: no model yet (the n_draws rule asks for the full pipeline), a pool already
+    predicts the next draw, the newest pool is younger than `retrain_after_n_draws` draws, or a
+    request that runs step 6 (a refresh or a rule's retrain) is open — it makes the next pool.
+    Cooldowns play no part: a refresh is never blocked by one and never starts one.
+    """
+    n = cfg.retrain_after_n_draws
+    age = state.pool_age
+    evidence: dict[str, Any] = {
+        "rule": RuleName.N_DRAWS.value,
+        "track": REFRESH,
+        "draw_index": state.draw_index,
+        "pool_age": age,
+        "retrain_after_n_draws": n,
+        "model_id": state.model_id,
+    }
+    if state.model_id is None:
+        reason = "no model yet: nothing to predict from (the n_draws rule asks for steps 1-6)"
+        return Refresh(due=False, reason=reason, evidence=evidence)
+    if state.next_pool:
+        reason = "a pool for the next draw is registered"
+        return Refresh(due=False, reason=reason, evidence=evidence)
+    if age < n:
+        reason = f"the newest pool is {age} of {n} draws old"
+        return Refresh(due=False, reason=reason, evidence=evidence)
+    if state.refresh_open:
+        reason = "a refresh is still open: it makes the next pool"
+        return Refresh(due=False, reason=reason, evidence=evidence)
+    running = sorted(STEP_6_ACTIONS.intersection(state.open_actions))
+    if running:
+        reason = f"a {running[0]} request is still open: it makes the next pool"
+        return Refresh(due=False, reason=reason, evidence=evidence)
+    reason = f"no pool for the next draw; the newest is {age} draws old (refresh after {n})"
+    return Refresh(due=True, reason=reason, evidence=evidence)

@@ -2,8 +2,9 @@
 
 The state is small and serialisable (the actor keeps it as one JSON row in the store): the last
 two windows of scored draws, the current model and its miss streak, the survivor churn of the
-last retrain, the cooldown and the requests still open. `observe` is a fold: the same scores in
-the same order always give the same state, and a draw id seen before changes nothing.
+last retrain, the cooldown, the requests still open and how old the newest prediction pool is.
+`observe` is a fold: the same scores in the same order always give the same state, and a draw
+id seen before changes nothing.
 """
 
 from __future__ import annotations
@@ -57,7 +58,22 @@ class TrackerState(Model):
     scored_since_review: int = Field(0, ge=0)
     cooldown: Cooldown | None = None
     open_actions: tuple[Action, ...] = ()
-    """Actions of requests filed and not finished yet (at most one per action)."""
+    """Actions of requests filed by a rule and not finished yet (at most one per action)."""
+    pool_index: int | None = Field(None, ge=0)
+    """The `draw_index` of the draw the newest registered pool was made after (it predicts the
+    draw after that one); None until a pool is registered."""
+    refresh_open: bool = False
+    """A prediction refresh (the refresh track's step-6 request) is filed and not finished."""
+
+    @property
+    def pool_age(self) -> int:
+        """Real draws since the newest pool was made: 0 while it predicts the next draw."""
+        return self.draw_index - (0 if self.pool_index is None else self.pool_index)
+
+    @property
+    def next_pool(self) -> bool:
+        """True when a registered pool predicts the next draw (made after the latest one)."""
+        return self.pool_index is not None and self.pool_index == self.draw_index
 
     def model_window(self, window: int) -> tuple[DrawScore, ...]:
         """The current model's last `window` scored draws, oldest first."""
@@ -109,6 +125,31 @@ def register_model(
             "consecutive_misses": 0,
         }
     )
+
+
+def pool_registered(
+    state: TrackerState, after_draw_id: str | None, made_at: int | None
+) -> TrackerState:
+    """A pool was registered for the draw after `after_draw_id`.
+
+    `made_at` is the `draw_index` of `after_draw_id` when it is known (the store's diagnostics);
+    a pool made after the latest draw is fresh (age 0), a stale one of unknown age counts as one
+    draw old. An older pool registered late never replaces a newer one.
+    """
+    if after_draw_id == state.last_draw_id:
+        index = state.draw_index
+    elif made_at is not None:
+        index = min(made_at, max(state.draw_index - 1, 0))
+    else:
+        index = max(state.draw_index - 1, 0)
+    if state.pool_index is not None and index <= state.pool_index:
+        return state
+    return state.model_copy(update={"pool_index": index})
+
+
+def refresh_filed(state: TrackerState) -> TrackerState:
+    """Remember an open prediction refresh."""
+    return state.model_copy(update={"refresh_open": True})
 
 
 def request_filed(state: TrackerState, action: Action) -> TrackerState:

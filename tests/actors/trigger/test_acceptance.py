@@ -7,7 +7,16 @@ from typing import Any
 import pytest
 
 from actors.config import PoliciesConfig
-from actors.trigger.acceptance import AppliedRun, Outcome, ParameterChange, judge_proposal
+from actors.llm.heuristic import heuristic_decision
+from actors.trigger.acceptance import (
+    AppliedRun,
+    Outcome,
+    ParameterChange,
+    judge_proposal,
+    routine_refresh,
+)
+from actors.trigger.filing import resolve_action
+from actors.trigger.rules import DEFAULT_ACTIONS, RuleName
 from messages.decisions import (
     Chapter13Action,
     Chapter13Proposal,
@@ -181,3 +190,45 @@ def test_second_rejection_in_a_row_is_still_a_rejection() -> None:
     """Below the repeated-reject limit a broken rule rejects."""
     outcome, _why = judge(proposal(confidence=0.5), prior_rejects=1)
     assert outcome is Outcome.REJECT
+
+
+@pytest.mark.parametrize(
+    ("flags", "rule", "outcome", "action"),
+    [
+        ({"hit_rate_collapse": 1.0, "consecutive_misses": 10.0}, "hit_rate_collapse",
+         Outcome.ACCEPT, "full_pipeline"),
+        ({"regime_shift": 1.0, "hit_rate_collapse": 1.0}, "regime_shift",
+         Outcome.ESCALATE, "full_pipeline"),
+        ({"scheduled_retrain": 1.0}, "n_draws", Outcome.ACCEPT, "full_pipeline"),
+        ({"consecutive_misses": 5.0}, "consecutive_misses", Outcome.REJECT, "learning_loop"),
+    ],
+)  # fmt: skip
+def test_heuristic_advice_through_the_acceptance_rules(
+    flags: dict[str, float], rule: str, outcome: Outcome, action: str
+) -> None:
+    """The heuristic's collapse advice is auto-accepted and leaves the trigger's full pipeline
+    standing; a regime shift always goes to a person; a short miss streak is waited out."""
+    advice = heuristic_decision("chapter_13", flags, [])
+    assert isinstance(advice, Chapter13Proposal)
+    result = judge_proposal(
+        advice,
+        regime_shift=rule == "regime_shift",
+        current=CURRENT,
+        runs=(),
+        draw_index=100,
+        prior_rejects=0,
+        cfg=CFG,
+    )
+    assert result.outcome is outcome, result.reasons
+    rule_action, rule_scope = DEFAULT_ACTIONS[RuleName(rule)]
+    if rule == "n_draws":  # before any model: steps 1-6
+        rule_action, rule_scope = "full_pipeline", None
+    assert resolve_action(rule_action, rule_scope, advice)[0] == action
+
+
+def test_a_refresh_is_accepted_with_its_reason_and_changes_nothing() -> None:
+    """routine_refresh: ACCEPT, the track's reason first, no parameter change."""
+    result = routine_refresh("the newest pool is 1 draws old")
+    assert result.outcome is Outcome.ACCEPT
+    assert "the newest pool is 1 draws old" in result.reasons[0]
+    assert result.changes == ()

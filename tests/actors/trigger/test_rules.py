@@ -8,8 +8,15 @@ import pytest
 
 from actors.config import TriggerConfig
 from actors.trigger.diagnostics import Diagnostics
-from actors.trigger.rules import RuleName, conditions, cooldown_block, evaluate, start_cooldown
-from actors.trigger.tracker import Cooldown, TrackerState
+from actors.trigger.rules import (
+    RuleName,
+    conditions,
+    cooldown_block,
+    evaluate,
+    refresh_verdict,
+    start_cooldown,
+)
+from actors.trigger.tracker import Cooldown, TrackerState, refresh_filed
 
 CFG = TriggerConfig()
 
@@ -146,3 +153,55 @@ def test_n_draws_before_any_pool_asks_for_the_full_pipeline() -> None:
     verdict = evaluate(diag(draws_since_pool=10, scored=0), fresh, CFG, now=0.0)
     assert verdict.fired is not None
     assert verdict.fired.action == "full_pipeline"
+
+
+def test_n_draws_stays_quiet_once_a_model_exists() -> None:
+    """With a model known, pool-less draws are the refresh track's job, not a rule's."""
+    modelled = STATE.model_copy(update={"model_id": "m1"})
+    assert conditions(diag(draws_since_pool=10), modelled, CFG) == []
+
+
+REFRESH_CFG = TriggerConfig(retrain_after_n_draws=3)
+MODELLED = TrackerState(draw_index=50, model_id="m1", pool_index=47, ever_scored=True)
+COOLDOWN = Cooldown(rule="regime_shift", priority=6, draw_index=50, at=0.0)
+
+
+@pytest.mark.parametrize(
+    ("over", "due", "reason"),
+    [
+        ({}, True, "no pool for the next draw; the newest is 3 draws old"),
+        ({"pool_index": 48}, False, "the newest pool is 2 of 3 draws old"),
+        ({"pool_index": 50}, False, "a pool for the next draw is registered"),
+        ({"pool_index": None}, True, "the newest is 50 draws old"),
+        ({"model_id": None}, False, "no model yet"),
+        ({"refresh_open": True}, False, "a refresh is still open"),
+        ({"open_actions": ("learning_loop",)}, False, "a learning_loop request is still open"),
+        ({"open_actions": ("full_pipeline",)}, False, "a full_pipeline request is still open"),
+        # selfplay makes no pool: it does not hold the refresh back.
+        ({"open_actions": ("selfplay_retrain",)}, True, "the newest is 3 draws old"),
+        # No cooldown blocks a refresh, not even the highest rule's.
+        ({"cooldown": COOLDOWN}, True, "the newest is 3 draws old"),
+    ],
+)
+def test_refresh_verdict(over: dict[str, Any], due: bool, reason: str) -> None:
+    """A refresh is due when the newest pool is N draws old, a model exists and nothing that
+    runs step 6 is open; a cooldown plays no part."""
+    verdict = refresh_verdict(MODELLED.model_copy(update=over), REFRESH_CFG)
+    assert verdict.due is due
+    assert reason in verdict.reason
+    assert verdict.evidence["rule"] == "n_draws"
+    assert verdict.evidence["track"] == "refresh"
+
+
+def test_a_refresh_starts_no_cooldown_and_a_fired_rule_does_not_stop_it() -> None:
+    """The rule fired on the draw starts its cooldown; the refresh is due all the same and
+    leaves the cooldown as the rule set it."""
+    state = MODELLED.model_copy(update={"draw_index": 100, "pool_index": 99})
+    verdict = evaluate(diag(consecutive_misses=5), state, CFG, now=1.0)
+    assert verdict.fired is not None
+    cooled = start_cooldown(state, verdict.fired, 1.0)
+    refresh = refresh_verdict(cooled, TriggerConfig(retrain_after_n_draws=1))
+    assert refresh.due
+    after = refresh_filed(cooled)
+    assert after.cooldown == cooled.cooldown
+    assert not refresh_verdict(after, TriggerConfig(retrain_after_n_draws=1)).due

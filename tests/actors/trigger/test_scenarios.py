@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from actors.config import TriggerConfig
-from actors.trigger.rules import RuleName
+from actors.trigger.diagnostics import diagnose
+from actors.trigger.rules import RuleName, evaluate, refresh_verdict, start_cooldown
 from actors.trigger.scoring import score_draw
-from actors.trigger.tracker import TrackerState, observe
+from actors.trigger.tracker import TrackerState, observe, pool_registered
 
 from . import sim
 
@@ -92,27 +93,61 @@ def test_duplicate_draw_delivery_is_not_counted_twice() -> None:
     assert len(once.recent) == 1
 
 
-def test_draws_without_pool_are_not_misses_and_stale_predictions_ask_for_step_6() -> None:
-    """No-pool and backfill draws are recorded as such; 10 pool-less draws fire n_draws."""
+def test_draws_without_pool_are_not_misses_and_stale_predictions_ask_for_a_refresh() -> None:
+    """No-pool and backfill draws are recorded as such, never as misses; once a model exists,
+    N pool-less draws make the refresh track due (step 6), while the n_draws rule stays quiet."""
     cfg = TriggerConfig()
     state = TrackerState()
     state = observe(state, score_draw("b", 5, None, is_backfill=True), cfg.window) or state
     assert state.draw_index == 0
     m = sim.model(TRAIN)
     values = sim.stable(TRAIN + 1)
+    state = pool_registered(state, state.last_draw_id, None)
     scored = score_draw("s", values[TRAIN], sim.pool_after(m, values[:TRAIN]))
     state = observe(state, scored, cfg.window) or state
-    from actors.trigger.diagnostics import diagnose
-    from actors.trigger.rules import evaluate
+    assert state.model_id == m.model_id
 
-    fired = []
+    fired, due = [], []
     for i in range(cfg.retrain_after_n_draws):
         state = observe(state, score_draw(f"n{i}", 1, None), cfg.window) or state
-        verdict = evaluate(diagnose(state, f"n{i}", cfg), state, cfg, now=0.0)
-        fired.append(verdict.fired)
+        fired.append(evaluate(diagnose(state, f"n{i}", cfg), state, cfg, now=0.0).fired)
+        due.append(refresh_verdict(state, cfg).due)
     assert state.consecutive_misses == 0
-    assert fired[:-1] == [None] * (cfg.retrain_after_n_draws - 1)
-    last = fired[-1]
-    assert last is not None
-    assert last.rule is RuleName.N_DRAWS
-    assert last.action == "learning_loop"
+    assert state.draws_since_pool == cfg.retrain_after_n_draws
+    assert fired == [None] * cfg.retrain_after_n_draws
+    assert due == [False] * (cfg.retrain_after_n_draws - 2) + [True, True]
+    # The newest pool was made before draw "s": after N-1 pool-less draws it is N draws old.
+    assert refresh_verdict(state, cfg).evidence["pool_age"] == cfg.retrain_after_n_draws + 1
+
+
+def test_seed_switch_with_refreshes_scores_every_draw_and_collapses_within_the_window() -> None:
+    """With retrain_after_n_draws = 1 and each refresh done before the next draw, every draw is
+    scored — through a miss streak whose rule fired and through its cooldown — so the window
+    fills and the collapse fires within one window of the switch."""
+    switch = TRAIN + 10
+    # new seed 778: the stale pools of 4 values never hit it by chance (777 does once, at 61).
+    values = sim.seed_switch(switch + 12, switch, new_seed=778)
+    cfg = TriggerConfig(retrain_after_n_draws=1, window=10, cooldown_draws=2, cooldown_s=0)
+    m = sim.model(TRAIN)
+    state = TrackerState(last_draw_id=sim.draw_id(TRAIN - 1), model_id=m.model_id)
+    state = pool_registered(state, state.last_draw_id, None)
+    fired: list[tuple[int, RuleName]] = []
+    refreshes = 0
+    for i in range(TRAIN, len(values)):
+        assert state.next_pool, f"no pool before draw {i}"
+        score = score_draw(sim.draw_id(i), values[i], sim.pool_after(m, values[:i]))
+        state = observe(state, score, cfg.window) or state
+        verdict = evaluate(diagnose(state, sim.draw_id(i), cfg), state, cfg, now=float(i))
+        if verdict.fired is not None:
+            fired.append((i, verdict.fired.rule))
+            state = start_cooldown(state, verdict.fired, float(i))
+        refresh = refresh_verdict(state, cfg)
+        assert refresh.due, refresh.reason
+        refreshes += 1
+        state = pool_registered(state, state.last_draw_id, None)  # the refresh's pool
+    assert refreshes == len(values) - TRAIN
+    assert all(s.status == "scored" for s in state.recent)
+    collapse = [i for i, rule in fired if rule is RuleName.HIT_RATE_COLLAPSE]
+    assert collapse, fired
+    assert switch <= collapse[0] < switch + cfg.window
+    assert (switch + cfg.max_consecutive_misses - 1, RuleName.CONSECUTIVE_MISSES) in fired
