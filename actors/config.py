@@ -136,7 +136,8 @@ class TriggerConfig(Section):
     calibration_bins: int = Field(10, ge=1, le=100)
     """Equal-width confidence bins of the expected calibration error (ECE)."""
     retrain_after_n_draws: int = Field(10, ge=1)
-    """`n_draws`: this many real draws in a row with no prediction pool to score."""
+    """Once a model exists: refresh the predictions (step 6) when the newest pool is this many
+    real draws old; before any model: run the full pipeline after this many draws (n_draws)."""
     confidence_drift: float = Field(0.2, gt=0, le=1)
     """`confidence_drift`: mean stated confidence minus hit rate over a full window above this."""
     max_consecutive_misses: int = Field(5, ge=1)
