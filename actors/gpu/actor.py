@@ -239,7 +239,7 @@ class GPUDispatchActor(Actor):
         )
         try:
             released = await self.system.ref(LLM).ask(
-                request, timeout=deadline + 5, expect=VRAMReleased
+                request, timeout=deadline + 1, expect=VRAMReleased
             )
             self.log.info("lease.released", lease_id=lease_id, freed_bytes=released.freed_bytes)
         except ActorError as exc:
