@@ -25,7 +25,7 @@ from actors.runtime import Actor, handles
 from actors.services import LLM
 from messages.base import new_id
 from messages.dispatch import CancelJobs, JobFinished, JobProgress, RunJob
-from messages.errors import ActorError, ConfigError, InputError, WatcherError
+from messages.errors import ConfigError, InputError, WatcherError
 from messages.lifecycle import Describe, Described
 from messages.llm import ReleaseVRAM, VRAMReleased, VRAMReturned
 
@@ -81,10 +81,42 @@ class GPUDispatchActor(Actor):
             self.registry = await anyio.to_thread.run_sync(default_registry)
         if self.inventory is None:
             self.inventory = await anyio.to_thread.run_sync(detect_inventory)
+        await self._close_abandoned_leases()
         gpus = self.inventory.gpus()
         # No GPU: GPU jobs fall back to the CPU, one at a time, still under the lease.
         self._free_gpus = [gpu.index for gpu in gpus] or [-1]
         self.log.info("gpu.ready", gpus=len(gpus), jobs=list(self.registry.names()))
+
+    async def _close_abandoned_leases(self) -> None:
+        """Leases still out at start-up were held by a process that died: close them on record.
+
+        Their jobs died with that process's session or were killed by an operator; the LLM
+        actor of this process starts with no lease out, so there is nothing to hand back.
+        """
+
+        def close(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+            rows = conn.execute(
+                "SELECT lease_id, job, correlation_id FROM leases WHERE returned_at IS NULL"
+            ).fetchall()
+            conn.execute(
+                "UPDATE leases SET returned_at = ?, outcome = 'closed after a crash'"
+                " WHERE returned_at IS NULL",
+                (_now(),),
+            )
+            return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+        for lease_id, job, cid in await self.services.store.transaction(close):
+            self.log.warning("lease.closed_after_crash", lease_id=lease_id, job=job)
+            await self.services.audit(
+                actor=self.name,
+                entity="lease",
+                entity_id=lease_id,
+                event="closed_after_crash",
+                correlation_id=cid,
+                from_state="out",
+                to_state="returned",
+                job=job,
+            )
 
     # -- checks -------------------------------------------------------------------------------
 
@@ -242,9 +274,10 @@ class GPUDispatchActor(Actor):
                 request, timeout=deadline + 1, expect=VRAMReleased
             )
             self.log.info("lease.released", lease_id=lease_id, freed_bytes=released.freed_bytes)
-        except ActorError as exc:
-            # The LLM did not answer: go on only if memory turns out to be free (checked below).
-            self.log.warning("lease.llm_no_answer", lease_id=lease_id, error=str(exc))
+        except Exception as exc:  # noqa: BLE001  (whatever the LLM's handler raised)
+            # No usable answer (timed out, stopped, or its handler failed): go on only if the
+            # memory turns out to be free (checked below); the lease is returned regardless.
+            self.log.warning("lease.llm_no_answer", lease_id=lease_id, error=repr(exc))
         assert self.inventory is not None
         if gpu < 0:
             return
