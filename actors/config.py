@@ -264,7 +264,9 @@ class LLMConfig(Section):
     while_leased: Literal["heuristic", "wait"] = "heuristic"
     """How decision requests are answered while the GPU lease is out."""
     reload: Literal["eager", "lazy"] = "lazy"
-    """After the lease returns: load the model at once (eager) or at the next decision."""
+    """After a lease returns: load the model at once (eager) or at the next decision (lazy).
+
+    At start-up the model is always loaded, so a bad model or grammar stops start-up."""
     idle_unload_s: float | None = Field(None, gt=0)
     """Stop the worker after this many idle seconds (None: keep it loaded)."""
     release_deadline_s: float = Field(30.0, gt=0)

@@ -53,8 +53,9 @@ class LLMActor(Actor):
         if self.model_path is None:
             self.log.info("llm.heuristic_only", reason="llm.model is 'none'")
             return
-        if self.config.reload == "eager":
-            await self._ensure_worker()
+        # Loaded at start-up whatever `reload` says: a model that will not load, or a grammar
+        # llama.cpp will not compile, must stop start-up (naming it), not the first decision.
+        await self._ensure_worker()
         if self.config.idle_unload_s is not None:
             self.start_soon(self._unload_when_idle, self.config.idle_unload_s)
 

@@ -50,6 +50,10 @@ async def test_real_worker_decides_releases_and_reloads(tmp_path: Path, gemma_mo
     """With gemma: a grammar-valid answer; release stops the worker; return lets it load again."""
     settings = harness_settings(tmp_path, llm={"model": str(gemma_model), "max_tokens": 200})
     async with open_test_system(tmp_path, fakes={TRIGGER: probe()}, settings=settings) as h:
+        loaded = _llm_actor(h).client
+        assert loaded is not None  # loaded (grammars compiled) at start-up, not at first use
+        assert loaded.loaded is not None
+        assert set(loaded.loaded.grammars) >= {"agent_decision", "chapter_13"}
         first = await ask_decide(h, scored=5)
         assert first.source in {"llm", "heuristic"}  # a base model may ramble past its budget
         assert first.attempts >= 1
