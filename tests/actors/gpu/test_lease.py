@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actors.gpu.actor import GPUDispatchActor
+from actors.gpu.inventory import MIB, FakeInventory
 from actors.gpu.registry import NOOP_JOB, JobRegistry, JobSpec
 from actors.runtime import Actor, handles
 from actors.services import GPU, LLM, TRIGGER
@@ -148,4 +149,70 @@ async def test_cpu_jobs_take_no_lease(tmp_path: Path) -> None:
             RunJob(job="noop", run_id="r"), timeout=60, expect=JobFinished
         )
         assert finished.status == "completed"
+    assert record.received == []
+
+
+class FreeingLLM(Actor):
+    """A fake LLM whose release frees the fake GPU's memory (or does not)."""
+
+    def __init__(self, record: ProbeRecord, inventory: FakeInventory, frees: bool) -> None:
+        super().__init__()
+        self.record = record
+        self.inventory = inventory
+        self.frees = frees
+
+    @handles(ReleaseVRAM)
+    async def on_release(self, msg: ReleaseVRAM) -> VRAMReleased:
+        self.record.add(msg)
+        if self.frees:
+            self.inventory.set_free(0, 900 * MIB)
+        return VRAMReleased.caused_by(msg, lease_id=msg.lease_id, freed_bytes=800 * MIB)
+
+    @handles(VRAMReturned)
+    async def on_returned(self, msg: VRAMReturned) -> None:
+        self.record.add(msg)
+
+
+@pytest.mark.parametrize("frees", [True, False])
+async def test_the_job_waits_for_the_memory_the_llm_frees(tmp_path: Path, frees: bool) -> None:
+    """With a (fake) GPU, the job starts once its VRAM is free, or fails at the deadline."""
+    inventory = FakeInventory.with_gpus(1, total_mb=1000, free_mb=100)
+    big = gpu_job("big", "pass").model_copy(update={"vram_mb": 500})
+    registry = JobRegistry([NOOP_JOB, big])
+    record = ProbeRecord()
+    settings_ = harness_settings(tmp_path, gpu={"vram_wait_s": 0.5})
+    fakes: dict[str, Any] = {
+        TRIGGER: probe(),
+        LLM: (record, lambda _s: FreeingLLM(record, inventory, frees)),
+        GPU: (ProbeRecord(), lambda s: GPUDispatchActor(s, registry=registry, inventory=inventory)),
+    }
+    async with open_test_system(tmp_path, fakes=fakes, settings=settings_) as h:
+        finished = await h.system.ref(GPU).ask(
+            RunJob(job="big", run_id="r"), timeout=60, expect=JobFinished
+        )
+    if frees:
+        assert finished.status == "completed"
+    else:
+        assert finished.status == "failed"
+        assert finished.error == "GPU 0 did not have 500 MB free within 0.5 s of the lease"
+    assert [type(m) for m in record.received] == [ReleaseVRAM, VRAMReturned]
+
+
+async def test_a_job_bigger_than_the_gpu_is_rejected_up_front(tmp_path: Path) -> None:
+    """A job asking for more VRAM than any GPU has is refused before any lease is taken."""
+    inventory = FakeInventory.with_gpus(1, total_mb=1000)
+    huge = gpu_job("huge", "pass").model_copy(update={"vram_mb": 4000})
+    registry = JobRegistry([NOOP_JOB, huge])
+    record = ProbeRecord()
+    fakes: dict[str, Any] = {
+        TRIGGER: probe(),
+        LLM: (record, lambda _s: FreeingLLM(record, inventory, True)),
+        GPU: (ProbeRecord(), lambda s: GPUDispatchActor(s, registry=registry, inventory=inventory)),
+    }
+    async with open_test_system(tmp_path, fakes=fakes) as h:
+        finished = await h.system.ref(GPU).ask(
+            RunJob(job="huge", run_id="r"), timeout=60, expect=JobFinished
+        )
+    assert finished.status == "rejected"
+    assert "4000" in (finished.error or "")
     assert record.received == []

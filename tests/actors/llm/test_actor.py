@@ -110,3 +110,46 @@ def _llm_actor(h: Harness) -> LLMActor:
     instance = cell.current_instance
     assert isinstance(instance, LLMActor)
     return instance
+
+
+async def test_idle_worker_is_unloaded(tmp_path: Path, tiny_model: Path) -> None:
+    """With llm.idle_unload_s, a worker nobody asked anything stops by itself."""
+    settings = harness_settings(tmp_path, llm={"model": str(tiny_model), "idle_unload_s": 0.3})
+    async with open_test_system(tmp_path, fakes={TRIGGER: probe()}, settings=settings) as h:
+        actor = _llm_actor(h)
+        assert actor.client is not None
+        pid = actor.client.pid
+        proc = anyio.Path(f"/proc/{pid}")
+        with anyio.fail_after(20):
+            # Polling: the unload is the actor's own timer; nothing to wait on from outside.
+            while actor.client is not None or await proc.exists():  # noqa: ASYNC110
+                await anyio.sleep(0.05)
+        again = await ask_decide(h, scored=5)  # the next decision loads it again
+        assert again.attempts >= 1
+        assert actor.client is not None
+
+
+async def test_while_leased_wait_holds_decisions_until_the_lease_returns(
+    tmp_path: Path, tiny_model: Path
+) -> None:
+    """llm.while_leased = wait: a decision asked during a lease is answered after its return."""
+    settings = harness_settings(tmp_path, llm={"model": str(tiny_model), "while_leased": "wait"})
+    async with open_test_system(tmp_path, fakes={TRIGGER: probe()}, settings=settings) as h:
+        llm = h.system.ref(LLM)
+        await llm.ask(
+            ReleaseVRAM(lease_id="L1", reason="test", deadline_s=10),
+            timeout=30,
+            expect=VRAMReleased,
+        )
+        answers: list[Decision] = []
+
+        async def decide() -> None:
+            answers.append(await ask_decide(h, scored=5))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(decide)
+            await anyio.sleep(0.5)
+            assert answers == []  # held while the lease is out, the mailbox still flowing
+            await llm.tell(VRAMReturned(lease_id="L1"))
+        assert len(answers) == 1
+        assert answers[0].attempts >= 1  # answered by the model, reloaded after the lease
