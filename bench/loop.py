@@ -138,9 +138,64 @@ async def draw_to_request(state: Path, count: int, day: str = "2026-01-01") -> l
     return samples
 
 
+def _decisions_since(state: Path, since: float) -> list[float]:
+    """When Chapter 13 recorded decisions on a rule, after `since` (wall clock)."""
+    return [
+        r.recorded_at.timestamp()
+        for r in read_audit(state / "audit.jsonl")
+        if r.actor == "trigger"
+        and r.entity == "decision"
+        and r.detail.get("rule")
+        and r.recorded_at.timestamp() >= since
+    ]
+
+
+async def draw_to_decision(state: Path, count: int, model: str) -> list[float]:
+    """Draw renamed into inbox/ → Chapter 13's decision recorded, with `model` advising.
+
+    Rule mode, before any model exists: every draw fires n_draws, so every draw waits for a
+    proposal from the LLM (Bundle 13 → Decide on the chapter_13 grammar) before the
+    acceptance rules decide. The watcher is a stand-in that closes requests at once.
+    """
+    settings = harness_settings(
+        state,
+        trigger={"retrain_after_n_draws": 1, "cooldown_draws": 0, "cooldown_s": 0},
+        llm={"model": model},
+    )
+    arrivals: list[float] = []
+    fakes = {WATCHER: (probe()[0], lambda _s: ClosingWatcher(arrivals, [anyio.Event()]))}
+    samples: list[float] = []
+    async with open_test_system(state, fakes=fakes, settings=settings, once=False) as h:
+        await anyio.sleep(0.5)
+        for n in range(count):
+            draw = {
+                "draw_id": f"g{n}",
+                "timestamp": f"2026-02-01T00:{n // 60:02d}:{n % 60:02d}Z",
+                "value": n % 1000,
+            }
+            tmp = state / f".g{n}.json"
+            tmp.write_text(json.dumps(draw))
+            renamed = time.time()
+            tmp.rename(state / "inbox" / f"g{n}.json")
+            with anyio.fail_after(300):
+                # Polling: the decision is an audit record; nothing in-process to wait on here.
+                while not (decided := _decisions_since(state, renamed)):  # noqa: ASYNC110
+                    await anyio.sleep(0.05)
+            samples.append(decided[0] - renamed)
+            await h.system.wait_idle()
+    return samples
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the reaction-time benchmarks and print the table."""
-    args = parser("loop", __doc__.splitlines()[0]).parse_args(argv)
+    p = parser("loop", __doc__.splitlines()[0])
+    p.add_argument(
+        "--llm",
+        metavar="MODEL",
+        help="also time draw → Chapter 13 decision with this model advising "
+        "(e.g. gemma3-270m), reported as its own row",
+    )
+    args = p.parse_args(argv)
     count = 10 if args.quick else 200
     dispatch_count = 5 if args.quick else 50
     with tempfile.TemporaryDirectory() as tmp:
@@ -148,11 +203,18 @@ def main(argv: list[str] | None = None) -> int:
         floor = anyio.run(inotify_floor, root / "floor" / "in", count)
         to_request = anyio.run(draw_to_request, root / "d2r", count)
         to_dispatch = anyio.run(request_to_dispatch, root / "r2d", dispatch_count)
+        with_llm = (
+            anyio.run(draw_to_decision, root / "llm", 3 if args.quick else 10, args.llm)
+            if args.llm
+            else None
+        )
     rows: dict[str, Any] = {
         "inotify floor (rename → event)": summarize(floor),
         "draw → request filed": summarize(to_request),
         "request → job started": summarize(to_dispatch),
     }
+    if with_llm:
+        rows[f"draw → Chapter 13 decision ({args.llm} advising)"] = summarize(with_llm)
     base = rows["inotify floor (rename → event)"]["median_us"]
     print_table(
         ["path", "median ms", "p99 ms", "x floor", "n"],

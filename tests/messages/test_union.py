@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from bundle_factory.selftest import SAMPLE_RESULTS
 from messages.artifacts import PolicyCandidate, PredictionPool
 from messages.bundle import BuildBundle, BundleBuilt
 from messages.chapter13 import CandidateEmitted, PoolRegistered, RegisterPool
@@ -57,48 +58,8 @@ thresholds = st.builds(
 )
 
 # Real artifacts of the reference pipeline (trimmed), as the nested payloads of some kinds.
-POOL = PredictionPool.model_validate(
-    {
-        "history_fingerprint": None,
-        "k": 10,
-        "last_draw_id": "syn-000079",
-        "last_draw_timestamp": "2024-01-04T07:00:00Z",
-        "mod": 1000,
-        "model_id": "model-cbab990c8c88eab6",
-        "n_draws": 80,
-        "pool_id": "pool-dfd73ce826043864",
-        "predictions": [{"confidence": 1.0, "schema_version": 1, "support": 1, "value": 19}],
-        "schema_version": 1,
-    }
-)
-CANDIDATE = PolicyCandidate.model_validate(
-    {
-        "episode": 8,
-        "fingerprint": "sha256:845148cfce127035d731c6fcdecff24fd8dcd096f1ef592d084f0a7738952f48",
-        "fitness": 0.999,
-        "history_fingerprint": None,
-        "metrics": {
-            "chance_rate": 0.001,
-            "eligible": 2.0,
-            "holdout_hit_rate": 1.0,
-            "pool_members": 1.0,
-            "train_hit_rate": 1.0,
-        },
-        "parameters": {
-            "half_life": 32.0,
-            "history_window": 0,
-            "min_match_rate": 0.0,
-            "pool_size": 1,
-            "recent_window": 20,
-            "schema_version": 1,
-        },
-        "parent_policy_id": "pol-8e0cb6c7f8b3dfa6",
-        "policy_id": "pol-845148cfce127035",
-        "schema_version": 1,
-        "seed": 0,
-        "transforms": ["half_life: 16.0 -> 32.0", "pool_size: 2 -> 1"],
-    }
-)
+POOL = PredictionPool.model_validate(SAMPLE_RESULTS[6]["pool"])
+CANDIDATE = PolicyCandidate.model_validate(SAMPLE_RESULTS[99]["best"])
 
 STRATEGIES: dict[type[Message], st.SearchStrategy[Any]] = {
     RegisterPool: st.builds(RegisterPool, pool=st.just(POOL), request_id=st.none() | ids),
