@@ -290,29 +290,30 @@ def test_d5_plumbing_with_the_real_model(tmp_path: Path) -> None:
             timeout=3 * DEADLINE_S,
             what="Chapter 13's verdict on the model's proposal",
         )
-        submitted = run_cli(
-            "actors.system", "--state-dir", str(tmp_path), "submit", "pipeline_rerun",
-            "--steps", "1", "--reason", "D5 plumbing: one GPU step",
-        )  # fmt: skip
-        assert submitted.returncode == 0, submitted.stderr
-        request_id = submitted.stdout.split()[-1]
-        terminal = {"completed", "failed", "rejected", "escalated", "halted"}
+        if advised[0]["event"] != "accept":
+            # The model's proposal was refused: an operator starts one GPU step instead.
+            submitted = run_cli(
+                "actors.system", "--state-dir", str(tmp_path), "submit", "pipeline_rerun",
+                "--steps", "1", "--reason", "D5 plumbing: one GPU step",
+            )  # fmt: skip
+            assert submitted.returncode == 0, submitted.stderr
+        # Whichever request runs first (Chapter 13's, when the model's proposal was accepted),
+        # its first GPU step takes the lease, returns it, and is judged by the model. That is
+        # the plumbing; the rest of a pipeline judged by a base model would take minutes.
         wait_for(
-            lambda: [
-                r
-                for r in events(tmp_path, entity="request", entity_id=request_id)
-                if r["event"] in terminal
-            ],
+            lambda: (
+                events(tmp_path, entity="lease", event="returned")
+                and events(tmp_path, actor="watcher", entity="decision", event="advised")
+            ),
             timeout=4 * DEADLINE_S,
-            what=f"request {request_id} to end\n{explain(tmp_path)}",
+            what=f"a GPU step under the lease, judged by the model\n{explain(tmp_path)}",
         )
     finally:
         code = stop(daemon)
     assert code == 0, explain(tmp_path)
     assert advised[0]["detail"]["proposal_source"] in {"llm", "heuristic"}
     assert advised[0]["event"] in {"accept", "reject", "escalate"}
-    flow = [r["event"] for r in events(tmp_path, entity_id=request_id)]
-    assert "claimed" in flow
+    assert events(tmp_path, actor="watcher", entity="request", event="claimed")
     check_leases(tmp_path)
     llm = [r["event"] for r in events(tmp_path, actor="llm")]
     assert "worker_stopped" in llm  # released for the lease

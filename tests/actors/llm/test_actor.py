@@ -45,7 +45,13 @@ async def test_without_a_model_the_heuristic_answers(tmp_path: Path) -> None:
         assert released.freed_bytes == 0
 
 
+# The real model on one backend: ~18 s a test on 2 cores; the actor's backend-sensitive paths
+# (deferred replies, the idle timer, the worker process) run on both backends with the tiny model.
+ONE_BACKEND = pytest.mark.parametrize("anyio_backend", ["asyncio"])
+
+
 @pytest.mark.llm
+@ONE_BACKEND
 async def test_real_worker_decides_releases_and_reloads(tmp_path: Path, gemma_model: Path) -> None:
     """With gemma: a grammar-valid answer; release stops the worker; return lets it load again."""
     settings = harness_settings(tmp_path, llm={"model": str(gemma_model), "max_tokens": 200})
@@ -77,6 +83,7 @@ async def test_real_worker_decides_releases_and_reloads(tmp_path: Path, gemma_mo
 
 
 @pytest.mark.llm
+@ONE_BACKEND
 async def test_killed_worker_is_replaced_and_the_caller_gets_an_answer(
     tmp_path: Path, gemma_model: Path
 ) -> None:
