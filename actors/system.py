@@ -29,6 +29,7 @@ import anyio.to_thread
 import structlog
 
 from actors import status
+from actors.atomic import write_atomic
 from actors.audit import AuditLog
 from actors.bundle import BundleActor
 from actors.cliutil import settings_or_exit
@@ -54,7 +55,6 @@ from actors.services import (
 from actors.store import open_store
 from actors.trigger import TriggerActor
 from actors.watcher import WatcherActor
-from actors.watcher.spool import write_atomic
 from messages.base import new_id
 from messages.enums import LearningLoopScope
 from messages.errors import ActorError, WatcherError

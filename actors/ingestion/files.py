@@ -14,22 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actors.atomic import write_atomic
 from messages.base import new_id
 
 if TYPE_CHECKING:
     from actors.ingestion.parse import DrawFileError
 
 REASON_SUFFIX = ".reason.json"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file in the same folder, fsync, rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
 
 
 def unique_target(folder: Path, name: str) -> Path:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from actors.cliutil import EXIT_OK, EXIT_USAGE
 from actors.paths import StatePaths
 from actors.watcher import spool
-from actors.watcher.halt import HaltState, clear_halt, read_halt, write_halt
+from actors.watcher.halt import HaltState, clear_halt, read_halt, resume_command, write_halt
 from messages.enums import LearningLoopScope
 from messages.requests import REQUEST_ADAPTER
 
@@ -103,10 +103,7 @@ def run_halt(args: argparse.Namespace, settings: Settings) -> int:
     state = HaltState(reason=args.reason, halted_at=datetime.now(UTC), by="cli", now=args.now)
     write_halt(path, state)
     what = "halted; the running job is being cancelled" if args.now else "halted"
-    sys.stdout.write(
-        f"{what} ({args.reason}); resume with: python -m actors.system "
-        f"--state-dir {paths.root} resume\n"
-    )
+    sys.stdout.write(f"{what} ({args.reason}); resume with: {resume_command(paths.root)}\n")
     return EXIT_OK
 
 

@@ -18,6 +18,7 @@ from actors.services import BUNDLE, GPU, LLM, TRIGGER
 from actors.watcher import progress as progress_store
 from actors.watcher.halt import read_halt
 from actors.watcher.rules import Limits, as_step_decision, judge, prevalidation_metrics
+from bundle_factory import CHAPTER_13_ID, SELFPLAY_ID
 from messages.artifacts import SelfplayResult
 from messages.base import new_id
 from messages.bundle import BuildBundle, BundleBuilt
@@ -37,15 +38,13 @@ if TYPE_CHECKING:
     from actors.watcher.spool import Request
 
 Status = Literal["completed", "failed", "rejected", "halted", "escalated"]
-CHAPTER_13 = 13
-SELFPLAY_BUNDLE = 99
 # Long jobs are bounded by their own registry timeouts; this only catches a lost reply.
 JOB_ASK_TIMEOUT_S = 7 * 86400
 
 
 def unit_bundle_id(unit: str) -> int:
     """The bundle type of a unit of work: its step number, or 99 for selfplay."""
-    return SELFPLAY_BUNDLE if unit == "selfplay" else int(unit)
+    return SELFPLAY_ID if unit == "selfplay" else int(unit)
 
 
 @dataclass(frozen=True)
@@ -289,7 +288,7 @@ class Execution:
             **request.evidence,
         }
         decision = await self._advise(
-            CHAPTER_13, results, prevalidation_metrics(results), chapter_13=True
+            CHAPTER_13_ID, results, prevalidation_metrics(results), chapter_13=True
         )
         answer = decision.answer
         await self._audit(

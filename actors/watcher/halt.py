@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import ValidationError
 
-from actors.watcher.spool import write_atomic
+from actors.atomic import write_atomic
 from messages.base import Model
 
 if TYPE_CHECKING:

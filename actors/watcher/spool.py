@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
+from actors.atomic import fsync_dir, write_atomic
 from messages.errors import InputError
 from messages.requests import REQUEST_ADAPTER, LearningLoop, PipelineRerun, SelfplayRetrain
 
@@ -30,25 +31,6 @@ REASON_SUFFIX = ".reason.json"
 
 class SpoolError(InputError):
     """A request file broke a spool rule (unparseable, bad fields, duplicate id)."""
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file in the same folder, fsync, rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-    _fsync_dir(path.parent)
 
 
 def find(paths: StatePaths, request_id: str) -> tuple[str, Path] | None:
@@ -75,10 +57,10 @@ def submit(paths: StatePaths, request: Request) -> Path:
         handle.write(request.model_dump_json(indent=2).encode("utf-8"))
         handle.flush()
         os.fsync(handle.fileno())
-    _fsync_dir(tmp.parent)
+    fsync_dir(tmp.parent)
     target = paths.spool_dir("new") / name
     tmp.rename(target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return target
 
 
@@ -96,7 +78,7 @@ def claim(paths: StatePaths, path: Path) -> Path | None:
         path.rename(target)
     except FileNotFoundError:
         return None
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return target
 
 
@@ -143,7 +125,7 @@ def finish(paths: StatePaths, path: Path, state: Terminal, reason: dict[str, Any
         # Never overwrite what is already archived: keep both, the newcomer with a suffix.
         target = folder / f"{path.stem}.dup-{os.urandom(4).hex()}{SUFFIX}"
     path.rename(target)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     return target
 
 
@@ -157,7 +139,7 @@ def requeue(paths: StatePaths, path: Path) -> Path:
     """Put a stranded claim back into `new/` so it is processed again."""
     target = paths.spool_dir("new") / path.name
     path.rename(target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return target
 
 
