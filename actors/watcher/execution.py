@@ -47,6 +47,13 @@ def unit_bundle_id(unit: str) -> int:
     return SELFPLAY_ID if unit == "selfplay" else int(unit)
 
 
+def unit_params(request: Request, unit: str) -> dict[str, str | int | float | bool]:
+    """What the request itself sets for a unit's job (selfplay's episode count)."""
+    if unit == "selfplay" and isinstance(request, SelfplayRetrain):
+        return {"episodes": request.episodes}
+    return {}
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How a request ended (or paused) and why."""
@@ -153,14 +160,8 @@ class Execution:
             await self._save(index + 1, "running")
         return Outcome("completed", "all steps passed")
 
-    def _initial_params(self, unit: str) -> dict[str, str | int | float | bool]:
-        """What the request itself sets for a unit's job (selfplay's episode count)."""
-        if unit == "selfplay" and isinstance(self.request, SelfplayRetrain):
-            return {"episodes": self.request.episodes}
-        return {}
-
     async def _run_unit(self, unit: str, run_retries: int) -> tuple[Outcome | None, int]:
-        params = self._initial_params(unit)
+        params = unit_params(self.request, unit)
         step_retries = 0
         while True:
             finished = await self._dispatch(unit, params)
