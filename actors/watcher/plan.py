@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from actors.gpu.assign import GpuSlots
-from actors.watcher.execution import unit_bundle_id
+from actors.watcher.execution import unit_bundle_id, unit_params
 from bundle_factory import bundle_type
 from messages.errors import InputError, WatcherError
 from messages.requests import request_steps
@@ -74,7 +74,7 @@ def plan_request(
             history = run_dir / "history.jsonl" if spec.history_flag else None
             argv = registry.build_argv(
                 job,
-                {},
+                unit_params(request, unit),
                 state_dir=state_dir,
                 result_path=run_dir / "result.json",
                 history_path=history,
