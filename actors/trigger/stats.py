@@ -48,6 +48,13 @@ def binomial_sf(hits: int, n: int, p: float) -> float:
     return min(1.0, total)
 
 
+def binomial_cdf(hits: int, n: int, p: float) -> float:
+    """P(X <= hits) for X ~ Binomial(n, p): the one-sided p-value of "worse than claimed"."""
+    if hits >= n:
+        return 1.0
+    return max(0.0, 1.0 - binomial_sf(hits + 1, n, p))
+
+
 def pool_brier(confidences: Sequence[float], hit_index: int | None, mod: int) -> float:
     """The multi-class Brier score of a pool over all `mod` values (0 best, 2 worst).
 
