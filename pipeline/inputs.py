@@ -55,7 +55,19 @@ def load_scored(artifacts: Path, history: History) -> ScoredSurvivorSet:
     return found
 
 
+def effective_holdout(n_draws: int, holdout: int) -> int:
+    """The holdout a history of `n_draws` can afford: `holdout`, or half of a short history.
+
+    After a detected change Chapter 13 retrains on the new regime's draws only (a handful): the
+    holdout then takes the newest half, so the model is validated on post-change draws it was
+    not fitted on, never on the old regime.
+    """
+    if n_draws >= holdout + 2:
+        return holdout
+    return max(1, n_draws // 2)
+
+
 def train_end(history: History, holdout: int) -> int:
     """The first holdout index; PipelineInputError when the history is too short to split."""
-    history.require(holdout + 2, f"holdout is {holdout} draws and training needs at least 2")
-    return len(history) - holdout
+    history.require(3, "a train/holdout split needs at least 2 training draws and 1 holdout")
+    return len(history) - effective_holdout(len(history), holdout)

@@ -47,6 +47,9 @@ class SieveParams(JobParams):
     """History positions tried as a seed's first draw (0 and the most recent)"""
     max_survivors: int = Field(default=10_000, ge=1, le=1_000_000)
     """Survivors kept (most matches first)"""
+    target_false_positives: float = Field(default=0.01, gt=0, le=1)
+    """A history shorter than twice the window (a new regime) is searched with the smallest
+    window whose whole search expects at most this many false survivors"""
 
     @field_validator("families")
     @classmethod

@@ -206,3 +206,53 @@ def expected_false_positives(
     need = max(0, threshold - 1)
     tail = sum(math.comb(rest, k) * p**k * (1 - p) ** (rest - k) for k in range(need, rest + 1))
     return seeds * anchors * p * tail
+
+
+def search_space(
+    families: Sequence[str], seed_start: int, seed_end: int, skip_min: int, skip_max: int
+) -> int:
+    """Candidates a sieve tests per anchor: seeds in range (clipped per family) times skips."""
+    from pipeline.prng import FAMILIES
+
+    total = 0
+    for name in families:
+        family = FAMILIES[name]
+        lo, hi = max(seed_start, family.seed_min), min(seed_end, family.seed_end)
+        total += max(0, hi - lo) * (skip_max - skip_min + 1)
+    return total
+
+
+def identifying_window(
+    space: int, n_draws: int, mod: int, target: float, max_anchors: int
+) -> int | None:
+    """The smallest all-match window whose whole search expects at most `target` false survivors.
+
+    A uniform random draw matches a candidate's output with probability 1/mod, so a window of w
+    draws passes `space * anchors * mod**-w` false candidates: identification needs
+    w >= log(space * anchors / target) / log(mod) (2^20 seeds x 4 families, one anchor, mod 1000,
+    target 0.01: w = 3). Anchors are every start in a short history (choose_anchors). None when
+    no window fits in `n_draws`.
+    """
+    for window in range(1, n_draws + 1):
+        anchors = len(choose_anchors(n_draws, window, max_anchors))
+        if space * anchors * float(mod) ** -window <= target:
+            return window
+    return None
+
+
+def draws_to_identify(
+    space: int, mod: int, target: float, margin: int, max_anchors: int
+) -> tuple[int, int, float]:
+    """Post-change draws a retrain needs: (draws, window, expected false positives).
+
+    The retrain's history holds `margin` draws before the estimated change point and `draws`
+    from it on; the new seed's stream starts at the change point, so the identifying window
+    must fit after it, with one draw beyond it to check the survivors out of sample.
+    """
+    for draws in range(2, 4096):
+        window = identifying_window(space, margin + draws, mod, target, max_anchors)
+        if window is not None and draws >= window + 1:
+            anchors = len(choose_anchors(margin + draws, window, max_anchors))
+            return draws, window, space * anchors * float(mod) ** -window
+    msg = f"no history of up to 4096 draws identifies a seed among {space} candidates (mod {mod})"
+    raise ValueError(msg)

@@ -17,7 +17,14 @@ from pipeline.cli import JobContext, run_job
 from pipeline.files import write_model
 from pipeline.jobs import JOBS
 from pipeline.prng import FAMILIES
-from pipeline.seed_search import ChunkSieve, choose_anchors, expected_false_positives, make_window
+from pipeline.seed_search import (
+    ChunkSieve,
+    choose_anchors,
+    expected_false_positives,
+    identifying_window,
+    make_window,
+    search_space,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -35,13 +42,36 @@ def _trim(rows: np.ndarray, limit: int) -> np.ndarray:
     return rows[order[:limit]]
 
 
+def window_for(params: SieveParams, n_draws: int) -> tuple[int, int]:
+    """The window and matches needed for a history of `n_draws` draws.
+
+    A history shorter than twice `window` is a new regime (Chapter 13 retrains on the draws
+    after a detected change, a few draws): it is searched with the smallest all-match window
+    whose whole search (every family, skip, seed and anchor) expects at most
+    `target_false_positives` false survivors (seed_search.identifying_window). Otherwise the
+    configured window and threshold.
+    """
+    if n_draws >= 2 * params.window:
+        return params.window, params.need
+    space = search_space(
+        params.family_names, params.seed_start, params.seed_end, params.skip_min, params.skip_max
+    )
+    size = identifying_window(
+        space, n_draws, params.mod, params.target_false_positives, params.max_anchors
+    )
+    if size is None:
+        return params.window, params.need
+    return size, size if params.threshold is None else min(params.threshold, size)
+
+
 def run(ctx: JobContext, params: SieveParams) -> SieveResult:
     """Search every (family, skip) candidate over the seed range, chunk by chunk."""
     history = ctx.load_history()
     history.check_below(params.mod)
-    history.require(params.window, f"the sieve window is {params.window} draws")
-    anchors = choose_anchors(len(history), params.window, params.max_anchors)
-    window = make_window(history.values, anchors, params.window, params.mod, params.need)
+    size, need = window_for(params, len(history))
+    history.require(size, f"the sieve window is {size} draws")
+    anchors = choose_anchors(len(history), size, params.max_anchors)
+    window = make_window(history.values, anchors, size, params.mod, need)
 
     plans: list[tuple[str, int, int, int]] = []
     for name in params.family_names:
@@ -62,9 +92,7 @@ def run(ctx: JobContext, params: SieveParams) -> SieveResult:
     ctx.progress(0, total, "sieve started", force=True)
     for name, skip, lo, hi in plans:
         sieve = ChunkSieve(FAMILIES[name], skip, window, ctx.array_module)
-        expected += expected_false_positives(
-            hi - lo, len(anchors), params.window, params.need, params.mod
-        )
+        expected += expected_false_positives(hi - lo, len(anchors), size, need, params.mod)
         for start in range(lo, hi, params.chunk_size):
             stop = min(hi, start + params.chunk_size)
             found = sieve.run(start, stop)
@@ -95,8 +123,8 @@ def run(ctx: JobContext, params: SieveParams) -> SieveResult:
     )
     artifact = SurvivorSet(
         mod=params.mod,
-        window=params.window,
-        threshold=params.need,
+        window=size,
+        threshold=need,
         families=tuple(params.family_names),
         skip_min=params.skip_min,
         skip_max=params.skip_max,
@@ -122,8 +150,8 @@ def run(ctx: JobContext, params: SieveParams) -> SieveResult:
         seeds_tested=seeds_tested,
         seeds_per_second=round(seeds_tested / elapsed, 1) if elapsed > 0 else 0.0,
         survivors=len(survivors),
-        window=params.window,
-        threshold=params.need,
+        window=size,
+        threshold=need,
         anchors=len(anchors),
         candidates=len(plans),
         expected_false_positives=expected,
