@@ -122,38 +122,48 @@ class SyntheticConfig(Section):
 
 
 class TriggerConfig(Section):
-    """`[trigger]`: Chapter 13's diagnostics windows, trigger thresholds and cooldown.
+    """`[trigger]`: Chapter 13's change detector, identification, back-off and budgets.
 
-    `request_every_n_draws` is the forced mode (off by default): a fixed cadence of requests
-    of `request_type`, bypassing the diagnostic rules, for plumbing tests and operators who
-    want one. Every other key feeds the diagnostics or a trigger rule (docs/chapter13.md).
+    A retrain is decided by a sequential test of the model in force against its own validated
+    hit rate, whose threshold follows from `arl0` (docs/chapter13.md has the maths); the other
+    keys shape the diagnostics shown beside it. `request_every_n_draws` is the forced mode (off
+    by default): a fixed cadence of requests of `request_type`, bypassing the rules.
     """
 
+    arl0: float = Field(10_000.0, ge=4)
+    """Average run length to a false change alarm, in scored draws: the detector's threshold is
+    ln(arl0) (10,000: three misses in a row of a model validated at 98 %)."""
+    target_false_positives: float = Field(0.01, gt=0, le=0.25)
+    """Expected false survivors a retrain's seed search may leave: sets how many post-change
+    draws identify the new seed (log(candidates / target) / log(mod))."""
     window: int = Field(20, ge=2)
-    """Scored draws per rolling window (hit rate, calibration, window decay)."""
+    """Scored draws per rolling window of the diagnostics (hit rate, calibration, drift)."""
     ci_level: float = Field(0.95, gt=0, lt=1)
     """Confidence level of the Wilson interval around the window's hit rate."""
     calibration_bins: int = Field(10, ge=1, le=100)
     """Equal-width confidence bins of the expected calibration error (ECE)."""
-    retrain_after_n_draws: int = Field(10, ge=1)
-    """Once a model exists: refresh the predictions (step 6) when the newest pool is this many
-    real draws old; before any model: run the full pipeline after this many draws (n_draws)."""
+    retrain_after_n_draws: int = Field(1, ge=1)
+    """The refresh track: predict again (step 6) once the newest pool is this many draws old
+    (1: after every draw, so every draw is predicted)."""
     confidence_drift: float = Field(0.2, gt=0, le=1)
-    """`confidence_drift`: mean stated confidence minus hit rate over a full window above this."""
-    max_consecutive_misses: int = Field(5, ge=1)
-    """`consecutive_misses`: this many scored misses in a row."""
-    hit_rate_collapse: float = Field(0.01, ge=0, le=1)
-    """`hit_rate_collapse`: a full window's hit rate at or below this."""
-    regime_decay: float = Field(0.5, gt=0, le=1)
-    """`regime_shift` needs the window decay (relative drop vs the window before) above this..."""
-    regime_churn: float = Field(0.4, gt=0, le=1)
-    """...and the survivor churn (1 - Jaccard of the top survivors of two runs) above this."""
+    """`confidence_drift`: mean stated confidence minus hit rate over a full window above this..."""
+    drift_alpha: float = Field(0.01, gt=0, le=0.25)
+    """...and the pools' hits below their stated probability at this significance."""
     churn_top_n: int = Field(20, ge=1)
-    """Top survivors of a model compared by identity for the churn."""
+    """Top survivors of two models compared by identity for the survivor churn (shown only)."""
     cooldown_draws: int = Field(10, ge=0)
-    """After a trigger fires, rules of the same or lower priority wait this many draws..."""
-    cooldown_s: float = Field(600.0, ge=0)
-    """...and this many seconds (both must pass). A completed retrain resets the cooldown."""
+    """After a cooled rule (confidence_drift, llm_proposed) fired, rules of the same or lower
+    priority wait this many draws. A completed retrain that ran step 6 ends the cooldown."""
+    cooldown_s: float = Field(0.0, ge=0)
+    """An optional bound in seconds on top of `cooldown_draws` (0: off; draws are the clock)."""
+    no_signal_alpha: float = Field(0.01, gt=0, lt=1)
+    """A retrain beats chance when the binomial test of its holdout hits against
+    pool size / mod is significant at this level; otherwise the loop enters no signal."""
+    no_signal_backoff_draws: int = Field(50, ge=0)
+    """In no signal, the next automatic retrain waits this many draws, doubling after each
+    that fails (0: no automatic retries; a person decides)."""
+    gpu_budget_s_per_day: float = Field(4 * 3600.0, ge=0)
+    """GPU seconds automatic retrains may spend in any 24 h (0: no budget)."""
     llm_review_every_n_draws: int = Field(0, ge=0)
     """`llm_proposed`: ask the advisor for a review every N scored draws (0: never)."""
     proposal_timeout_s: float = Field(120.0, gt=0)
@@ -240,6 +250,9 @@ class WatcherConfig(Section):
         }
     )
     """Which registry job runs each pipeline step ("1".."6") and selfplay."""
+    on_escalation: Literal["park", "halt"] = "park"
+    """An escalated request waits for a person in `pending` while the loop goes on (park), or
+    the watcher halts until `resume` (halt)."""
     notify_command: tuple[str, ...] = ()
     """Run on an escalation (argv, no shell); WATCHER_REASON etc. are in its environment."""
 
@@ -327,6 +340,27 @@ class Settings(Section):
     gpu: GPUConfig = GPUConfig()
     bundle: BundleConfig = BundleConfig()
     logging: LoggingConfig = LoggingConfig()
+
+    @model_validator(mode="after")
+    def _advisor_and_acceptance_agree(self) -> Settings:
+        # The heuristic's confidence in a fired rule is derived from its evidence: at least
+        # 1 - 1/arl0 for a change alarm, 1 - target_false_positives for an identification,
+        # 1 - drift_alpha for a drift. Acceptance must take what the evidence supports.
+        line = max(self.policies.auto_accept_confidence, self.policies.min_confidence)
+        floors = {
+            "trigger.arl0": 1 - 1 / self.trigger.arl0,
+            "trigger.target_false_positives": 1 - self.trigger.target_false_positives,
+            "trigger.drift_alpha": 1 - self.trigger.drift_alpha,
+        }
+        for key, floor in floors.items():
+            if floor < line:
+                msg = (
+                    f"{key} gives the advisor a confidence of {floor:g} at best, below "
+                    f"policies.auto_accept_confidence / min_confidence {line:g}: every fired "
+                    "rule would be refused"
+                )
+                raise ValueError(msg)
+        return self
 
 
 def _describe(error: ValidationError, source: str) -> str:

@@ -124,3 +124,12 @@ class RequestFinished(Message):
     history_from: str | None = None
     """The draw id the request's jobs read the history from (None: the whole history)."""
     reason: str = ""
+
+
+class SupersedeRequest(Message):
+    """A parked request gave way to a newer one of its kind (Chapter 13 to the watcher)."""
+
+    kind: Literal["supersede_request"] = "supersede_request"
+    request_id: str
+    by: str
+    """The request that takes its place."""

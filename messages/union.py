@@ -12,7 +12,7 @@ from messages.dispatch import CancelJobs, JobFinished, JobProgress, RunJob
 from messages.ingestion import DrawIngested, InboxFileSeen, IngestInbox, InjectDraws
 from messages.lifecycle import Describe, Described, Shutdown, SystemStarted
 from messages.llm import Decide, Decision, ReleaseVRAM, VRAMReleased, VRAMReturned
-from messages.requests import ProcessSpool, RequestFiled, RequestFinished
+from messages.requests import ProcessSpool, RequestFiled, RequestFinished, SupersedeRequest
 
 AnyMessage = Annotated[
     DrawIngested
@@ -22,6 +22,7 @@ AnyMessage = Annotated[
     | RequestFiled
     | ProcessSpool
     | RequestFinished
+    | SupersedeRequest
     | BuildBundle
     | BundleBuilt
     | Decide

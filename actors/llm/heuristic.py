@@ -7,7 +7,8 @@ Step-like grammars (`agent_decision`, `sieve_analysis`, `parameter_adjustment`) 
 thresholds: all pass -> proceed (confidence 0.75, above the watcher's auto-proceed 0.70); some
 fail -> retry (0.60); a metric missing or not a number, a miss by more than half the threshold's
 scale, or no threshold at all -> escalate (0.30, below the watcher's escalate line 0.50).
-`chapter_13` reads diagnostic flags from the metrics in a fixed priority order (`CHAPTER_13_RULES`).
+`chapter_13` reads diagnostic flags from the metrics in a fixed priority order (`CHAPTER_13_RULES`),
+with a confidence read from the flag's evidence (never a constant).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from messages.decisions import (
     StepDecision,
     SurvivorCount,
 )
-from messages.enums import LearningLoopScope
+from messages.enums import FLAG_EVIDENCE, AdvisorFlag, LearningLoopScope
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -49,12 +50,6 @@ ESCALATE_CONFIDENCE = 0.30
 
 BAD_MISS = 0.5
 """A metric that misses its bound by more than half the threshold's scale fails badly."""
-
-CONSECUTIVE_MISS_LIMIT = 10
-"""Consecutive misses at or above this suggest the features stopped working (not bad luck)."""
-
-CONSECUTIVE_MISS_NOTICE = 3
-"""Consecutive misses from here up to the limit are treated as random variance (wait)."""
 
 _NOT_TEXT = re.compile(r"[^ !#-\[\]-~]")
 
@@ -230,69 +225,62 @@ class Chapter13Rule:
     scope: LearningLoopScope | None
     risk: RiskLevel
     human_review: bool
-    confidence: float
+    evidence: str | None
+    """The metric (in [0, 1]) the proposal's confidence is read from; None: a fixed escalation."""
 
     def active(self, metrics: Mapping[str, MetricValue]) -> bool:
         """True when the flag is set: a true boolean or a positive number."""
         value = metric_number(metrics.get(self.flag))
         return value is not None and value > 0
 
+    def confidence(self, metrics: Mapping[str, MetricValue]) -> float:
+        """The confidence the evidence supports (ESCALATE_CONFIDENCE when it is missing)."""
+        if self.evidence is None:
+            return ESCALATE_CONFIDENCE
+        value = metric_number(metrics.get(self.evidence))
+        if value is None:
+            return ESCALATE_CONFIDENCE
+        return min(1.0, max(0.0, value))
+
 
 CHAPTER_13_RULES: tuple[Chapter13Rule, ...] = (
     Chapter13Rule(
-        "data_quality", FailureMode.DATA_QUALITY, Chapter13Action.ESCALATE, None,
-        RiskLevel.HIGH, human_review=True, confidence=0.6,
+        AdvisorFlag.DATA_QUALITY, FailureMode.DATA_QUALITY, Chapter13Action.ESCALATE, None,
+        RiskLevel.HIGH, human_review=True, evidence=None,
     ),
-    # A regime shift stays a person's call (the acceptance rules escalate it regardless).
+    # The change detector alarmed: the survivors describe a source that is gone, and the fix
+    # is a search on the post-change draws. Low risk (no parameter changes; a wrong retrain
+    # costs one run); confidence 1 - e^-S >= 1 - 1/ARL0; no scope: the full pipeline stands.
     Chapter13Rule(
-        "regime_shift", FailureMode.REGIME_SHIFT, Chapter13Action.RETRAIN,
-        LearningLoopScope.STEPS_3_5_6, RiskLevel.HIGH, human_review=True, confidence=0.6,
+        AdvisorFlag.CHANGE_DETECTED, FailureMode.REGIME_SHIFT, Chapter13Action.RETRAIN, None,
+        RiskLevel.LOW, human_review=False, evidence=FLAG_EVIDENCE[AdvisorFlag.CHANGE_DETECTED],
     ),
-    # A full window without one hit: the survivors predict nothing any more and the only fix
-    # is searching seeds again. Low risk (no parameter changes; a wrong retrain costs one run)
-    # and 0.8 >= the 0.75 auto-accept line, so the acceptance rules can take it alone; no
-    # scope, so the trigger's own action (the full pipeline) stands (filing.resolve_action).
+    # Retraining found nothing that beats chance; the back-off ran out and more draws are in.
     Chapter13Rule(
-        "hit_rate_collapse", FailureMode.FEATURE_RELEVANCE, Chapter13Action.RETRAIN,
-        None, RiskLevel.LOW, human_review=False, confidence=0.8,
-    ),
-    Chapter13Rule(
-        "window_misalignment", FailureMode.WINDOW_MISALIGNMENT, Chapter13Action.RETRAIN,
-        LearningLoopScope.STEPS_5_6, RiskLevel.MEDIUM, human_review=False, confidence=0.5,
+        AdvisorFlag.NO_SIGNAL_RETRY, FailureMode.FEATURE_RELEVANCE, Chapter13Action.RETRAIN,
+        None, RiskLevel.LOW, human_review=False,
+        evidence=FLAG_EVIDENCE[AdvisorFlag.NO_SIGNAL_RETRY],
     ),
     Chapter13Rule(
-        "confidence_drift", FailureMode.CALIBRATION_DRIFT, Chapter13Action.RETRAIN,
-        LearningLoopScope.STEP_6_ONLY, RiskLevel.LOW, human_review=False, confidence=0.55,
+        AdvisorFlag.CONFIDENCE_DRIFT, FailureMode.CALIBRATION_DRIFT, Chapter13Action.RETRAIN,
+        LearningLoopScope.STEP_6_ONLY, RiskLevel.LOW, human_review=False,
+        evidence=FLAG_EVIDENCE[AdvisorFlag.CONFIDENCE_DRIFT],
     ),
-    # Chapter 13's routine retrain after N draws: nothing is wrong, the pool is just old.
+    # The first model (or a scheduled retrain): nothing is wrong, the history identifies a seed.
     Chapter13Rule(
-        "scheduled_retrain", FailureMode.NONE_DETECTED, Chapter13Action.RETRAIN,
-        LearningLoopScope.STEP_6_ONLY, RiskLevel.LOW, human_review=False, confidence=0.75,
+        AdvisorFlag.SCHEDULED_RETRAIN, FailureMode.NONE_DETECTED, Chapter13Action.RETRAIN,
+        None, RiskLevel.LOW, human_review=False,
+        evidence=FLAG_EVIDENCE[AdvisorFlag.SCHEDULED_RETRAIN],
     ),
 )  # fmt: skip
 """Flags in priority order: the first one set decides; the next one set is the alternative."""
 
-_MANY_MISSES = Chapter13Rule(
-    "consecutive_misses", FailureMode.FEATURE_RELEVANCE, Chapter13Action.RETRAIN,
-    LearningLoopScope.STEPS_3_5_6, RiskLevel.MEDIUM, human_review=True, confidence=0.5,
-)  # fmt: skip
-_SOME_MISSES = Chapter13Rule(
-    "consecutive_misses", FailureMode.RANDOM_VARIANCE, Chapter13Action.WAIT, None,
-    RiskLevel.LOW, human_review=False, confidence=0.5,
-)  # fmt: skip
-
-DIAGNOSTIC_FLAGS: tuple[str, ...] = (*(r.flag for r in CHAPTER_13_RULES), "consecutive_misses")
-"""Every metric the Chapter 13 heuristic reads."""
+DIAGNOSTIC_FLAGS: tuple[str, ...] = tuple(r.flag for r in CHAPTER_13_RULES)
+"""Every metric the Chapter 13 heuristic reads as a flag."""
 
 
 def _active_rules(metrics: Mapping[str, MetricValue]) -> list[Chapter13Rule]:
-    rules = [r for r in CHAPTER_13_RULES if r.active(metrics)]
-    misses = metric_number(metrics.get("consecutive_misses"))
-    if misses is not None and misses >= CONSECUTIVE_MISS_LIMIT:
-        rules.append(_MANY_MISSES)
-    elif misses is not None and misses >= CONSECUTIVE_MISS_NOTICE:
-        rules.append(_SOME_MISSES)
-    return rules
+    return [r for r in CHAPTER_13_RULES if r.active(metrics)]
 
 
 def chapter13_proposal(metrics: Mapping[str, MetricValue]) -> Chapter13Proposal:
@@ -319,10 +307,14 @@ def chapter13_proposal(metrics: Mapping[str, MetricValue]) -> Chapter13Proposal:
     rule = rules[0]
     other = rules[1] if len(rules) > 1 else None
     flags = ", ".join(f"{r.flag}={metrics[r.flag]}" for r in rules)
+    confidence = rule.confidence(metrics)
+    evidence = "" if rule.evidence is None else f"; {rule.evidence}={confidence:.4f}"
     return Chapter13Proposal(
-        analysis_summary=clean_text(f"heuristic: {rule.failure_mode} from flags {flags}", 400),
+        analysis_summary=clean_text(
+            f"heuristic: {rule.failure_mode} from flags {flags}{evidence}", 400
+        ),
         failure_mode=rule.failure_mode,
-        confidence=rule.confidence,
+        confidence=confidence,
         recommended_action=rule.action,
         retrain_scope=rule.scope,
         risk_level=rule.risk,

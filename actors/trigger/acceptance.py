@@ -6,8 +6,7 @@ In order:
    parameters, a frozen or unknown parameter, a value outside its bounds, a relative change
    above the maximum, the reversal of a change made in the last runs, a parameter still in its
    cooldown. Any broken: REJECT — or ESCALATE when it is the Nth rejection in a row.
-3. The escalation matrix: a risk level that needs a person, human review requested, a regime
-   shift: ESCALATE.
+3. The escalation matrix: a risk level that needs a person, human review requested: ESCALATE.
 4. Auto-accept: low risk, confidence at least the auto-accept line, few parameters: ACCEPT.
 5. Anything else is not routine: ESCALATE.
 
@@ -137,7 +136,6 @@ def hard_violations(
 def judge_proposal(
     proposal: Chapter13Proposal,
     *,
-    regime_shift: bool,
     current: Mapping[str, float],
     runs: Sequence[AppliedRun],
     draw_index: int,
@@ -147,7 +145,6 @@ def judge_proposal(
     """ACCEPT, REJECT or ESCALATE a proposal (see the module docstring for the order).
 
     Args:
-        regime_shift: the trigger was a regime shift (always a person's call).
         current: the active policy's parameter values.
         runs: accepted runs with their parameter changes, oldest first.
         prior_rejects: rejections in a row for this rule before this proposal.
@@ -165,8 +162,6 @@ def judge_proposal(
         escalations.append(f"risk level {proposal.risk_level.value} needs a person")
     if proposal.requires_human_review:
         escalations.append("the advisor requests human review")
-    if regime_shift:
-        escalations.append("a regime shift is always a person's call")
     if escalations:
         return Acceptance(
             outcome=Outcome.ESCALATE, reasons=tuple(escalations), changes=tuple(changes)

@@ -1,17 +1,18 @@
-"""TriggerActor (Chapter 13 decides): scores predictions, diagnoses, files retrains, promotes.
+"""TriggerActor (Chapter 13 decides): scores predictions, detects changes, files retrains, promotes.
 
-On each draw: score the pool registered before it (once per draw id), update the diagnostics,
-evaluate the trigger rules; for a fired trigger ask the BundleActor and the LLMActor for a
-proposal, run the acceptance rules, then file the request, record the rejection, or leave it
-waiting for a person (`approve ID` / `reject ID`). Then the refresh track: when no pool
-predicts the next draw and none is on its way, file a step-6 learning loop (routine, no
-proposal, no cooldown). Selfplay candidates go through the gate and
-a shadow evaluation on the next real draws before promotion. The logic lives in the pure
-modules beside this shell (scoring, tracker, diagnostics, rules, acceptance, promotion, filing).
+On each draw: score the pool registered before it (once per draw id), fold the score into the
+tracker (diagnostics and the change detector), read the ledger's context, evaluate the rules;
+for a fired rule ask the BundleActor and the LLMActor for a proposal, run the acceptance rules,
+then file the request, record the rejection, or leave it waiting for a person. Then the refresh
+track: when no pool predicts the next draw and none is on its way, file a step-6 learning loop.
+When a retrain ends, its model is judged against chance: no signal stops the GPU spending and
+backs off. Every filing takes one path (filing.plan → filing.commit → audit → announce); the
+state is assigned only after the transaction that computed it committed.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -21,34 +22,27 @@ from pydantic import ValidationError
 
 from actors.runtime import Actor, handles
 from actors.services import BUNDLE, LLM, WATCHER
-from actors.trigger import ledger
+from actors.trigger import filing, ledger
 from actors.trigger.acceptance import Acceptance, Outcome, judge_proposal, routine_refresh
+from actors.trigger.context import NO_SIGNAL, REFRESH, ModelRecord, NoSignal
+from actors.trigger.detector import ModelPrior, threshold
 from actors.trigger.diagnostics import Diagnostics, diagnose
-from actors.trigger.filing import FORCED_ACTIONS, build_request, resolve_action
 from actors.trigger.promotion import ShadowTally, gate, policy_pool, shadow_verdict
 from actors.trigger.rules import (
-    REFRESH,
     REFRESH_ACTION,
     Evaluation,
+    Identification,
     RuleName,
     Trigger,
+    advisor_metrics,
     evaluate,
     refresh_verdict,
-    start_cooldown,
 )
 from actors.trigger.scoring import DrawScore, score_draw
-from actors.trigger.tracker import (
-    TrackerState,
-    observe,
-    pool_registered,
-    refresh_filed,
-    register_model,
-    request_filed,
-    request_finished,
-    survivor_identity,
-)
-from actors.watcher import spool
+from actors.trigger.stats import binomial_sf, jaccard
+from actors.trigger.tracker import TrackerState, observe, review_started, survivor_identity
 from messages.artifacts import (
+    ModelMetadata,
     PolicyCandidate,
     PredictionPool,
     RankingModel,
@@ -64,23 +58,29 @@ from messages.enums import LearningLoopScope
 from messages.errors import ActorError
 from messages.ingestion import DrawIngested
 from messages.llm import Decide, Decision
-from messages.requests import RequestFiled, RequestFinished, request_steps
+from messages.requests import RequestFiled, RequestFinished
+from pipeline.params import SieveParams
+from pipeline.seed_search import draws_to_identify, search_space
 
 if TYPE_CHECKING:
     import sqlite3
     from pathlib import Path
 
     from actors.services import Services
-    from actors.trigger.filing import Request
-    from actors.trigger.tracker import Action
+    from actors.trigger.context import Context
 
 POOL_FILE = "prediction_pool.json"
 MODEL_FILE = "model.json"
+MODEL_META_FILE = "model.meta.json"
 CANDIDATE_FILE = "policy_candidate.json"
 SCORED_FILE = "survivors_with_scores.json"
 SURVIVORS_FILE = "survivors.json"
-FLAGS = ("regime_shift", "hit_rate_collapse", "confidence_drift")
-"""Rules the heuristic advisor reads as flags (consecutive_misses it reads as a count)."""
+DAY_S = 86_400.0
+SEARCHING_RULES = frozenset(
+    {RuleName.CHANGE_POINT.value, RuleName.N_DRAWS.value, RuleName.NO_SIGNAL_RETRY.value,
+     NO_SIGNAL}
+)  # fmt: skip
+"""Rules whose retrain searches seeds: when it does not beat chance the loop enters no signal."""
 
 
 class TriggerActor(Actor):
@@ -93,6 +93,14 @@ class TriggerActor(Actor):
         self.policies = services.settings.policies
         self.state = TrackerState()
         self._clock_base = 0.0
+        self._h = threshold(self.config.arl0)
+        sieve = SieveParams()
+        self._mod = services.settings.ingestion.mod
+        self._space = search_space(
+            sieve.family_names, sieve.seed_start, sieve.seed_end, sieve.skip_min, sieve.skip_max
+        )
+        self._max_anchors = sieve.max_anchors
+        self._identification: dict[int, Identification] = {}
 
     async def on_start(self) -> None:
         """Load Chapter 13's memory from the store; anchor the clock to wall time."""
@@ -104,11 +112,36 @@ class TriggerActor(Actor):
         """Seconds on Chapter 13's clock (wall time, moved by the event loop's clock)."""
         return self._clock_base + anyio.current_time()
 
+    def identification(self, chance: float | None) -> Identification:
+        """How many draws identify a seed, for pools with this chance rate (cached by margin).
+
+        The margin covers a late change-point estimate: the dead model's pool hits a post-change
+        draw by chance with probability q, so j chance hits in a row (q^j) stay below the target
+        false-positive rate from j = ln(target) / ln(q) on.
+        """
+        target = self.config.target_false_positives
+        q = chance if chance is not None and 0 < chance < 1 else 1.0 / self._mod
+        margin = max(1, math.ceil(math.log(target) / math.log(q)))
+        if margin not in self._identification:
+            post, _window, fp = draws_to_identify(
+                self._space, self._mod, target, margin, self._max_anchors
+            )
+            boot, _bw, _bfp = draws_to_identify(
+                self._space, self._mod, target, 0, self._max_anchors
+            )
+            self._identification[margin] = Identification(
+                post_change_draws=post,
+                margin=margin,
+                bootstrap_draws=boot,
+                expected_false_positives=fp,
+            )
+        return self._identification[margin]
+
     # -- draws --------------------------------------------------------------------------------
 
     @handles(DrawIngested)
     async def on_draw_ingested(self, msg: DrawIngested) -> None:
-        """Score, diagnose, evaluate; act on a fired trigger; feed the shadow evaluations."""
+        """Score, fold, diagnose, evaluate; act on a fired rule; refresh; feed the shadows."""
         now = self.now()
         recorded = await self.services.store.transaction(
             lambda conn: self._record_draw(conn, msg, now)
@@ -116,16 +149,21 @@ class TriggerActor(Actor):
         if recorded is None:
             self.log.info("trigger.duplicate_draw", draw_id=msg.draw.draw_id)
             return
-        score, diag, evaluation = recorded
+        state, score, diag, evaluation = recorded
+        alarm_raised = state.detector.alarm and not self.state.detector.alarm
+        self.state = state
         self.log.info(
             "trigger.draw_scored",
             draw_id=msg.draw.draw_id,
             status=score.status,
             hit=score.hit,
             rank=score.rank,
+            statistic=round(state.detector.statistic, 3),
         )
         if score.status in {"backfill", "synthetic"}:
             return
+        if alarm_raised:
+            await self._audit_alarm(msg)
         await self._shadow(msg)
         forced = self.config.request_every_n_draws
         if forced is not None:
@@ -136,15 +174,24 @@ class TriggerActor(Actor):
             return
         if evaluation.blocked:
             self.log.info("trigger.blocked", draw_id=msg.draw.draw_id, blocked=evaluation.blocked)
-        if evaluation.fired is not None:
-            await self._decide(msg, evaluation.fired, evaluation, diag)
+        if evaluation.waiting:
+            self.log.info("trigger.waiting", draw_id=msg.draw.draw_id, why=evaluation.waiting)
+        fired = evaluation.fired
+        if fired is not None and fired.rule is RuleName.LLM_PROPOSED and self._no_model():
+            self.log.info("trigger.review_skipped", reason="no model: the heuristic has no view")
+            fired = None
+        if fired is not None:
+            await self._decide(msg, fired, evaluation, diag)
         # After the rule's decision: a retrain it filed runs step 6 and so makes the next pool.
         await self._refresh(msg, msg.draw.draw_id)
 
+    def _no_model(self) -> bool:
+        return self.services.settings.llm.model == "none"
+
     def _record_draw(
         self, conn: sqlite3.Connection, msg: DrawIngested, now: float
-    ) -> tuple[DrawScore, Diagnostics | None, Evaluation | None] | None:
-        """One transaction: score, state, diagnostics, rules (None for a duplicate)."""
+    ) -> tuple[TrackerState, DrawScore, Diagnostics | None, Evaluation | None] | None:
+        """One transaction: score, fold, diagnostics, rules (None for a duplicate)."""
         draw = msg.draw
         if ledger.has_score(conn, msg.stream, draw.draw_id):
             return None
@@ -153,24 +200,53 @@ class TriggerActor(Actor):
         score = score_draw(
             draw.draw_id, draw.value, pool, stream=msg.stream, is_backfill=msg.is_backfill
         )
-        state = observe(self.state, score, self.config.window)
+        record = ledger.model_record(conn, score.model_id)
+        prior = record.prior if record is not None else ModelPrior()
+        state = observe(self.state, score, self.config.window, prior=prior, h=self._h)
         ledger.insert_score(conn, msg.stream, score)
-        if state is None or not live:
-            if state is not None:
-                ledger.save_state(conn, state)
-                self.state = state
-            return score, None, None
-        diag = diagnose(state, draw.draw_id, self.config)
+        if state is None:
+            return None
+        if not live:
+            ledger.save_state(conn, state)
+            return state, score, None, None
+        ctx = ledger.context(conn, now=now, budget_window_s=DAY_S)
+        diag = diagnose(state, draw.draw_id, self.config, churn=_churn(ctx))
         ledger.insert_diagnostics(conn, diag)
-        state = state.model_copy(update={"open_actions": ledger.open_actions(conn)})
         evaluation = None
         if self.config.request_every_n_draws is None:
-            evaluation = evaluate(diag, state, self.config, now=now)
+            evaluation = evaluate(
+                diag, state, ctx, self.identification(score.chance), self.config, now=now
+            )
             if evaluation.fired is not None:
-                state = start_cooldown(state, evaluation.fired, now)
+                state = review_started(state)
         ledger.save_state(conn, state)
-        self.state = state
-        return score, diag, evaluation
+        return state, score, diag, evaluation
+
+    async def _audit_alarm(self, msg: DrawIngested) -> None:
+        det = self.state.detector
+        self.log.warning(
+            "trigger.change_alarm",
+            change_point=det.change_point,
+            statistic=round(det.statistic, 3),
+            threshold=round(self._h, 3),
+            model_id=det.model_id,
+        )
+        await self.services.audit(
+            actor=self.name,
+            entity="decision",
+            entity_id=f"alarm-{det.model_id}",
+            event="change_alarm",
+            correlation_id=msg.correlation_id,
+            draw_id=msg.draw.draw_id,
+            draw_index=self.state.draw_index,
+            change_point=det.change_point,
+            change_point_index=det.change_point_index,
+            statistic=det.statistic,
+            threshold=self._h,
+            arl0=self.config.arl0,
+            p0=det.p0,
+            model_id=det.model_id,
+        )
 
     # -- deciding -----------------------------------------------------------------------------
 
@@ -187,12 +263,20 @@ class TriggerActor(Actor):
         )
         proposal, source, problem = await self._propose(msg, trigger, evaluation, diag, decision_id)
 
-        def context(conn: sqlite3.Connection) -> tuple[dict[str, float], list[Any], int]:
+        def context(conn: sqlite3.Connection) -> tuple[dict[str, float], list[Any], int, Any]:
             _pid, params = ledger.active_policy(conn)
             current = {k: float(v) for k, v in params.model_dump().items() if k != "schema_version"}
-            return current, ledger.applied_runs(conn), ledger.prior_rejects(conn, trigger.rule)
+            start = ledger.draw_id_at(conn, trigger.history_start_index)
+            if start is None and trigger.history_start_index is None:
+                start = _regime_of(ledger.latest_model(conn), trigger.rule)
+            return (
+                current,
+                ledger.applied_runs(conn),
+                ledger.prior_rejects(conn, trigger.rule),
+                start,
+            )
 
-        current, runs, rejects = await self.services.store.run(context)
+        current, runs, rejects, history_from = await self.services.store.run(context)
         if proposal is None:
             acceptance = Acceptance(
                 outcome=Outcome.ESCALATE, reasons=(f"no usable proposal: {problem}",)
@@ -200,31 +284,30 @@ class TriggerActor(Actor):
         else:
             acceptance = judge_proposal(
                 proposal,
-                regime_shift=trigger.rule is RuleName.REGIME_SHIFT,
                 current=current,
                 runs=runs,
                 draw_index=self.state.draw_index,
                 prior_rejects=rejects,
                 cfg=self.policies,
             )
-        action, scope = resolve_action(trigger.action, trigger.scope, proposal)
-        evidence = {
-            **trigger.evidence,
-            "draw_id": msg.draw.draw_id,
-            "decision_id": decision_id,
-            "proposal": None if proposal is None else proposal.model_dump(mode="json"),
-            "proposal_source": source,
-            "acceptance": list(acceptance.reasons),
-        }
-        request = build_request(
-            request_id=decision_id,
+        action, scope = filing.resolve_action(trigger.action, trigger.scope, proposal)
+        plan = filing.plan(
+            decision_id=decision_id,
+            draw_id=msg.draw.draw_id,
+            draw_index=self.state.draw_index,
+            correlation_id=msg.correlation_id,
+            rule=trigger.rule.value,
             action=action,
             scope=scope,
-            correlation_id=msg.correlation_id,
+            acceptance=acceptance,
+            evidence={**trigger.evidence, "clock_s": self.now()},
             reason=f"Chapter 13: {trigger.rule.value} ({acceptance.outcome.value})",
-            evidence=evidence,
+            proposal=proposal,
+            proposal_source=source,
+            history_from=history_from,
+            supersedes=trigger.supersedes,
         )
-        await self._settle(msg, trigger, acceptance, request, action, proposal, source)
+        await self._file(msg, plan)
 
     async def _propose(
         self,
@@ -235,22 +318,13 @@ class TriggerActor(Actor):
         decision_id: str,
     ) -> tuple[Chapter13Proposal | None, str, str]:
         """Ask Bundle (13) and LLM (chapter_13) for a proposal: (proposal, source, problem)."""
-        metrics: dict[str, str | int | float | bool | None] = {
-            **diag.metrics(),
-            **{flag: float(flag in evaluation.candidates) for flag in FLAGS},
-            # n_draws is routine (the pool is old), not a fault: the advisor's flag for it.
-            "scheduled_retrain": float(trigger.rule.value == "n_draws"),
-            "draws_scored": diag.scored,
-            "match_rate": diag.hit_rate,
-            "baseline_match_rate": diag.chance_rate,
-            "confidence": diag.mean_confidence,
-            "calibration_error": diag.ece,
-        }
+        metrics = advisor_metrics(trigger, diag)
         results = {
             "trigger": trigger.rule.value,
             "action": trigger.action,
             "scope": None if trigger.scope is None else trigger.scope.value,
             "rules_fired": [r.value for r in evaluation.candidates],
+            "evidence": trigger.evidence,
             "diagnostics": diag.model_dump(mode="json"),
         }
         timeout = self.config.proposal_timeout_s
@@ -288,134 +362,75 @@ class TriggerActor(Actor):
             return None, decision.source, f"answer is a {kind}, not a Chapter13Proposal"
         return decision.answer, decision.source, ""
 
-    async def _settle(
-        self,
-        msg: DrawIngested,
-        trigger: Trigger,
-        acceptance: Acceptance,
-        request: Request,
-        action: Action,
-        proposal: Chapter13Proposal | None,
-        source: str,
-    ) -> None:
-        """Record the decision; file (ACCEPT), keep for a person (ESCALATE), or drop (REJECT)."""
-        outcome = acceptance.outcome
-        status = {
-            Outcome.ACCEPT: "filed",
-            Outcome.REJECT: "rejected",
-            Outcome.ESCALATE: "pending_approval",
-        }[outcome]
-        if outcome is Outcome.ACCEPT:
-            await anyio.to_thread.run_sync(spool.submit, self.services.paths, request)
-
-        def record(conn: sqlite3.Connection) -> None:
-            ledger.insert_decision(
-                conn,
-                decision_id=request.request_id,
-                draw_id=msg.draw.draw_id,
-                draw_index=self.state.draw_index,
-                correlation_id=msg.correlation_id,
-                rule=trigger.rule.value,
-                action=action,
-                evidence=trigger.evidence,
-                proposal=None if proposal is None else proposal.model_dump(mode="json"),
-                proposal_source=source,
-                outcome=outcome.value,
-                reasons=list(acceptance.reasons),
-                changes=[c.model_dump(mode="json") for c in acceptance.changes],
-                status=status,
-                request_id=request.request_id,
-                request=request.model_dump(mode="json"),
-            )
-            if outcome is Outcome.ACCEPT:
-                ledger.insert_request(
-                    conn, request.request_id, action, trigger.rule.value, request.request_id
-                )
-                self.state = request_filed(self.state, action)
-                ledger.save_state(conn, self.state)
-
-        await self.services.store.transaction(record)
-        await self.services.audit(
-            actor=self.name,
-            entity="decision",
-            entity_id=request.request_id,
-            event=outcome.value.lower(),
-            correlation_id=msg.correlation_id,
-            to_state=status,
-            rule=trigger.rule.value,
-            action=action,
-            reasons=list(acceptance.reasons),
-            proposal_source=source,
+    async def _file(self, cause: Any, plan: filing.Filing) -> None:
+        """The one filing path: commit (spool, then ledger), audit, then nudge the watcher."""
+        await self.services.store.transaction(
+            lambda conn: filing.commit(conn, self.services.paths, plan)
         )
-        if outcome is Outcome.ACCEPT:
-            await self._announce(msg, request, trigger.rule.value)
-        elif outcome is Outcome.ESCALATE:
+        for record in filing.audit_records(plan):
+            await self.services.audit(actor=self.name, **record)
+        if plan.outcome is Outcome.ACCEPT:
+            self.log.info(
+                "trigger.request_filed",
+                request_id=plan.decision_id,
+                request_type=plan.action,
+                rule=plan.rule,
+                history_from=plan.request.get("history_from"),
+                supersedes=plan.supersedes,
+            )
+            if plan.supersedes is not None:
+                await self.system.ref(WATCHER).tell(
+                    _supersede_message(cause, self.name, plan.supersedes, plan.decision_id)
+                )
+            await self.system.ref(WATCHER).tell(
+                RequestFiled.caused_by(cause, sender=self.name, request_id=plan.decision_id)
+            )
+        elif plan.outcome is Outcome.ESCALATE:
             self.log.warning(
                 "trigger.escalated",
-                decision_id=request.request_id,
-                rule=trigger.rule.value,
-                reasons=list(acceptance.reasons),
-                approve=f"python -m actors.system approve {request.request_id}",
+                decision_id=plan.decision_id,
+                rule=plan.rule,
+                reasons=list(plan.acceptance.reasons),
+                approve=f"python -m actors.system approve {plan.decision_id}",
             )
         else:
-            self.log.info(
-                "trigger.rejected", rule=trigger.rule.value, reasons=list(acceptance.reasons)
-            )
-
-    async def _announce(self, msg: DrawIngested, request: Request, rule: str) -> None:
-        """Audit a filed request and nudge the watcher."""
-        self.log.info(
-            "trigger.request_filed",
-            request_id=request.request_id,
-            request_type=request.request_type,
-            rule=rule,
-        )
-        await self.services.audit(
-            actor=self.name,
-            entity="request",
-            entity_id=request.request_id,
-            event="filed",
-            correlation_id=request.correlation_id,
-            to_state="new",
-            request_type=request.request_type,
-            rule=rule,
-        )
-        await self.system.ref(WATCHER).tell(
-            RequestFiled.caused_by(msg, sender=self.name, request_id=request.request_id)
-        )
+            self.log.info("trigger.rejected", rule=plan.rule, reasons=list(plan.acceptance.reasons))
 
     async def _file_forced(self, msg: DrawIngested) -> None:
         """Forced mode: a fixed cadence, no rules, no proposal (plumbing tests, operators)."""
         cfg = self.config
-        action = FORCED_ACTIONS[cfg.request_type]
-        if action in await self.services.store.run(ledger.open_actions):
+        action = filing.FORCED_ACTIONS[cfg.request_type]
+        now = self.now()
+        ctx = await self.services.store.run(
+            lambda conn: ledger.context(conn, now=now, budget_window_s=DAY_S)
+        )
+        if any(r.action == action and not r.parked for r in ctx.open):
             self.log.info("trigger.forced_skipped", reason=f"a {action} request is still open")
             return
-        request = build_request(
-            request_id=new_id(),
+        plan = filing.plan(
+            decision_id=new_id(),
+            draw_id=msg.draw.draw_id,
+            draw_index=self.state.draw_index,
+            correlation_id=msg.correlation_id,
+            rule="forced",
             action=action,
             scope=LearningLoopScope(cfg.learning_scope),
-            correlation_id=msg.correlation_id,
-            reason=f"forced: {cfg.request_every_n_draws} real draws since the last request",
+            acceptance=Acceptance(
+                outcome=Outcome.ACCEPT,
+                reasons=(f"forced: {cfg.request_every_n_draws} real draws since the last request",),
+            ),
             # Labelled n_draws (a cadence in draws), so the watcher's pre-validation reads it
             # as the scheduled retrain it is.
             evidence={
                 "rule": RuleName.N_DRAWS.value,
                 "mode": "forced",
-                "draw_id": msg.draw.draw_id,
                 "history_len": msg.history_len,
                 "fingerprint": msg.fingerprint,
+                "identification_confidence": 1.0,
             },
+            reason=f"forced: {cfg.request_every_n_draws} real draws since the last request",
         )
-        await anyio.to_thread.run_sync(spool.submit, self.services.paths, request)
-
-        def record(conn: sqlite3.Connection) -> None:
-            ledger.insert_request(conn, request.request_id, action, "forced", None)
-            self.state = request_filed(self.state, action)
-            ledger.save_state(conn, self.state)
-
-        await self.services.store.transaction(record)
-        await self._announce(msg, request, "forced")
+        await self._file(msg, plan)
 
     # -- the refresh track --------------------------------------------------------------------
 
@@ -427,140 +442,201 @@ class TriggerActor(Actor):
         """
         if self.config.request_every_n_draws is not None:
             return
+        state = self.state
+        now = self.now()
 
-        def plan(conn: sqlite3.Connection) -> Any:
-            self.state = self.state.model_copy(
-                update={
-                    "open_actions": ledger.open_actions(conn),
-                    "refresh_open": ledger.refresh_open(conn),
-                }
-            )
-            return refresh_verdict(self.state, self.config)
+        def look(conn: sqlite3.Connection) -> tuple[Any, Context]:
+            ctx = ledger.context(conn, now=now, budget_window_s=DAY_S)
+            return refresh_verdict(state, ctx, self.config), ctx
 
-        verdict = await self.services.store.run(plan)
+        verdict, ctx = await self.services.store.run(look)
         if not verdict.due:
             self.log.debug("trigger.refresh_not_due", draw_id=draw_id, reason=verdict.reason)
             return
-        decision_id = new_id()
-        acceptance = routine_refresh(verdict.reason)
         action, scope = REFRESH_ACTION
-        evidence = {
-            **verdict.evidence,
-            "draw_id": draw_id,
-            "decision_id": decision_id,
-            "proposal": None,
-            "proposal_source": "none",
-            "acceptance": list(acceptance.reasons),
-        }
-        request = build_request(
-            request_id=decision_id,
-            action=action,
-            scope=scope,
+        plan = filing.plan(
+            decision_id=new_id(),
+            draw_id=draw_id,
+            draw_index=state.draw_index,
             correlation_id=cause.correlation_id,
-            reason=f"Chapter 13: prediction refresh ({verdict.reason})",
-            evidence=evidence,
-        )
-        await anyio.to_thread.run_sync(spool.submit, self.services.paths, request)
-
-        def record(conn: sqlite3.Connection) -> None:
-            ledger.insert_decision(
-                conn,
-                decision_id=decision_id,
-                draw_id=draw_id,
-                draw_index=self.state.draw_index,
-                correlation_id=cause.correlation_id,
-                rule=REFRESH,
-                action=action,
-                evidence=verdict.evidence,
-                proposal=None,
-                proposal_source="none",
-                outcome=acceptance.outcome.value,
-                reasons=list(acceptance.reasons),
-                changes=[],
-                status="filed",
-                request_id=decision_id,
-                request=request.model_dump(mode="json"),
-            )
-            ledger.insert_request(conn, decision_id, action, REFRESH, decision_id)
-            self.state = refresh_filed(self.state)
-            ledger.save_state(conn, self.state)
-
-        await self.services.store.transaction(record)
-        await self.services.audit(
-            actor=self.name,
-            entity="decision",
-            entity_id=decision_id,
-            event="accept",
-            correlation_id=cause.correlation_id,
-            to_state="filed",
             rule=REFRESH,
             action=action,
-            reasons=list(acceptance.reasons),
-            proposal_source="none",
-            pool_age=verdict.evidence["pool_age"],
+            scope=scope,
+            acceptance=routine_refresh(verdict.reason),
+            evidence=verdict.evidence,
+            reason=f"Chapter 13: prediction refresh ({verdict.reason})",
+            history_from=None if ctx.model is None else ctx.model.history_from,
         )
-        await self._announce(cause, request, REFRESH)
+        await self._file(cause, plan)
 
-    # -- requests and pools -------------------------------------------------------------------
+    # -- requests, models and pools -----------------------------------------------------------
 
     @handles(RequestFinished)
     async def on_request_finished(self, msg: RequestFinished) -> None:
-        """A request ended: close it; after a completed step 6, register its pool and reset
-        the cooldown — unless it was a prediction refresh, which is maintenance: it neither
-        holds nor ends a cooldown. A refresh whose pool came too late (a draw arrived while it
-        ran) is followed at once by the next one, if due. (A selfplay candidate arrives as
-        `CandidateEmitted` from the watcher, which checks that it is this run's own.)"""
+        """A request ended (or was parked with a person): close it; after a completed step 6,
+        register its pool and model; after a seed search, judge its model against chance."""
         completed = msg.status == "completed"
-        units = await anyio.to_thread.run_sync(self._units_of, msg.request_id, msg.request_type)
+        ran_step_6 = completed and "6" in msg.units
+        pool = model = meta = None
+        if ran_step_6:
+            pool = await anyio.to_thread.run_sync(self._read_artifact, POOL_FILE, PredictionPool)
+            model = await anyio.to_thread.run_sync(self._read_artifact, MODEL_FILE, RankingModel)
+            meta = await anyio.to_thread.run_sync(
+                self._read_artifact, MODEL_META_FILE, ModelMetadata
+            )
+        signal = self._signal(msg, model, meta)
+        state = self.state
 
-        def close(conn: sqlite3.Connection) -> bool:
-            refresh = ledger.request_rule(conn, msg.request_id) == REFRESH
-            action = ledger.finish_request(conn, msg.request_id, msg.status)
-            state = self.state
-            if refresh:
-                state = state.model_copy(update={"refresh_open": ledger.refresh_open(conn)})
-            else:
-                if action is not None:
-                    state = request_finished(state, action, completed=completed)
-                if completed and "6" in units:
-                    state = state.model_copy(update={"cooldown": None})
-            self.state = state
-            ledger.save_state(conn, state)
-            return refresh
+        def close(conn: sqlite3.Connection) -> tuple[Any, NoSignal | None, bool]:
+            closed = ledger.finish_request(
+                conn,
+                msg.request_id,
+                msg.status,
+                units=msg.units,
+                gpu_seconds=msg.gpu_seconds,
+                reason=msg.reason,
+            )
+            before = ledger.load_no_signal(conn)
+            after = before
+            if closed is not None and closed.rule in SEARCHING_RULES:
+                after = self._no_signal_after(before, signal, state.draw_index, msg)
+                if after != before:
+                    ledger.save_no_signal(conn, after)
+            return closed, after, before is None and after is not None
 
-        refresh = await self.services.store.transaction(close)
+        closed, no_signal, entered = await self.services.store.transaction(close)
         self.log.info(
             "trigger.request_finished",
             request_id=msg.request_id,
             status=msg.status,
-            units=units,
-            refresh=refresh,
+            units=list(msg.units),
+            rule=None if closed is None else closed.rule,
+            signal=signal[0],
         )
-        if not completed:
-            return
-        if "6" in units:
-            pool = await anyio.to_thread.run_sync(self._read_artifact, POOL_FILE, PredictionPool)
-            if pool is None:
+        if closed is not None and closed.rule in SEARCHING_RULES:
+            await self._report_signal(msg, signal, no_signal, entered=entered)
+        if pool is None:
+            if ran_step_6:
                 self.log.warning("trigger.no_pool_artifact", request_id=msg.request_id)
-            else:
-                registered = await self._register(pool, msg.request_id)
-                if registered.stale:
-                    # Catch up: never after a failure, so a broken step 6 cannot loop.
-                    await self._refresh(msg, self.state.last_draw_id)
+            return
+        registered = await self._register(pool, msg.request_id, model=model, meta=meta,
+                                          history_from=msg.history_from)  # fmt: skip
+        if registered.stale:
+            # Catch up: never after a failure, so a broken step 6 cannot loop.
+            await self._refresh(msg, self.state.last_draw_id)
 
-    def _units_of(self, request_id: str, request_type: str) -> tuple[str, ...]:
-        """The units the request ran, from its archived spool file (else from its type)."""
-        where = spool.find(self.services.paths, request_id)
-        if where is not None:
-            try:
-                return request_steps(spool.parse(where[1]))
-            except spool.SpoolError:
-                pass
-        return {
-            "learning_loop": ("6",),
-            "pipeline_rerun": ("1", "2", "3", "4", "5", "6"),
-            "selfplay_retrain": ("selfplay",),
-        }.get(request_type, ())
+    def _signal(
+        self, msg: RequestFinished, model: RankingModel | None, meta: ModelMetadata | None
+    ) -> tuple[bool, str]:
+        """Whether a finished retrain produced a model that beats chance, and why (not).
+
+        The binomial test of the model's holdout hits against a random pool of its size:
+        P(X >= hits | Binomial(holdout, pool_size / mod)) < no_signal_alpha.
+        """
+        if msg.status != "completed":
+            return False, f"the retrain ended {msg.status}: {msg.reason}"[:500]
+        if model is None or meta is None or meta.model_id != model.model_id:
+            return False, "the retrain left no model to judge"
+        size = int(meta.holdout_size)
+        hits = round(meta.validation_score * size)
+        chance = min(1.0, model.pool_size / model.mod)
+        p = binomial_sf(hits, size, chance) if size else 1.0
+        why = (
+            f"holdout {hits}/{size} against chance {chance:g}: p = {p:.3g} "
+            f"(no signal at or above {self.config.no_signal_alpha:g})"
+        )
+        return p < self.config.no_signal_alpha, why
+
+    def _no_signal_after(
+        self,
+        before: NoSignal | None,
+        signal: tuple[bool, str],
+        draw_index: int,
+        msg: RequestFinished,
+    ) -> NoSignal | None:
+        """The no-signal state after a seed search ended (pure but for the config)."""
+        beats, why = signal
+        if beats:
+            return None
+        base = self.config.no_signal_backoff_draws
+        attempts = 1 if before is None else before.attempts + 1
+        next_index = draw_index + base * 2 ** (attempts - 1) if base else None
+        return NoSignal(
+            since_index=draw_index if before is None else before.since_index,
+            attempts=attempts,
+            next_index=next_index,
+            reason=why,
+            escalation_id=(
+                (msg.request_id if msg.status == "escalated" else new_id())
+                if before is None
+                else before.escalation_id
+            ),
+        )
+
+    async def _report_signal(
+        self,
+        msg: RequestFinished,
+        signal: tuple[bool, str],
+        no_signal: NoSignal | None,
+        *,
+        entered: bool,
+    ) -> None:
+        beats, why = signal
+        if beats:
+            await self.services.audit(
+                actor=self.name, entity="decision", entity_id=msg.request_id, event="signal",
+                correlation_id=msg.correlation_id, reason=why,
+            )  # fmt: skip
+            return
+        assert no_signal is not None
+        self.log.warning(
+            "trigger.no_signal",
+            request_id=msg.request_id,
+            reason=why,
+            attempts=no_signal.attempts,
+            next_index=no_signal.next_index,
+        )
+        await self.services.audit(
+            actor=self.name,
+            entity="decision",
+            entity_id=no_signal.escalation_id or msg.request_id,
+            event="no_signal",
+            correlation_id=msg.correlation_id,
+            request_id=msg.request_id,
+            reason=why,
+            attempts=no_signal.attempts,
+            next_retry_at_draw=no_signal.next_index,
+            entered=entered,
+        )
+        if entered and msg.status != "escalated" and no_signal.escalation_id is not None:
+            # The one escalation of this no-signal period (a parked request already is one).
+            plan = filing.plan(
+                decision_id=no_signal.escalation_id,
+                draw_id=self.state.last_draw_id,
+                draw_index=self.state.draw_index,
+                correlation_id=msg.correlation_id,
+                rule=NO_SIGNAL,
+                action="pipeline_rerun",
+                scope=None,
+                acceptance=Acceptance(
+                    outcome=Outcome.ESCALATE,
+                    reasons=(
+                        f"no signal: {why}",
+                        "automatic retries back off"
+                        + (
+                            f" (next at draw {no_signal.next_index})"
+                            if no_signal.next_index is not None
+                            else " (off)"
+                        )
+                        + "; approve to retrain now",
+                    ),
+                ),
+                evidence={"rule": NO_SIGNAL, "request_id": msg.request_id, "reason": why,
+                          "identification_confidence": 1.0},
+                reason=f"Chapter 13: no signal after {msg.request_id}",
+                history_from=msg.history_from,
+            )  # fmt: skip
+            await self._file(msg, plan)
 
     def _read_artifact(self, name: str, model: Any) -> Any:
         """An artifact validated with its model; None when missing or invalid (logged)."""
@@ -576,27 +652,38 @@ class TriggerActor(Actor):
     @handles(RegisterPool)
     async def on_register_pool(self, msg: RegisterPool) -> PoolRegistered:
         """Register a pool handed over directly (tests, external tools)."""
-        return await self._register(msg.pool, msg.request_id, cause=msg)
+        model = await anyio.to_thread.run_sync(self._read_artifact, MODEL_FILE, RankingModel)
+        meta = await anyio.to_thread.run_sync(self._read_artifact, MODEL_META_FILE, ModelMetadata)
+        return await self._register(
+            msg.pool, msg.request_id, model=model, meta=meta, history_from=None, cause=msg
+        )
 
     async def _register(
-        self, pool: PredictionPool, request_id: str | None, cause: Any = None
+        self,
+        pool: PredictionPool,
+        request_id: str | None,
+        *,
+        model: RankingModel | None,
+        meta: ModelMetadata | None,
+        history_from: str | None,
+        cause: Any = None,
     ) -> PoolRegistered:
-        model = await anyio.to_thread.run_sync(self._read_artifact, MODEL_FILE, RankingModel)
+        last = self.state.last_draw_id
 
         def register(conn: sqlite3.Connection) -> bool:
-            stale = pool.last_draw_id != self.state.last_draw_id
+            stale = pool.last_draw_id != last
             ledger.insert_pool(conn, pool, request_id=request_id, stale=stale)
-            made_at = ledger.draw_index_of(conn, pool.last_draw_id) if stale else None
-            self.state = pool_registered(self.state, pool.last_draw_id, made_at)
-            ledger.save_state(conn, self.state)
             if model is not None and pool.model_id is not None and model.model_id == pool.model_id:
-                top = tuple(
-                    survivor_identity(r.survivor.family, r.survivor.skip, r.survivor.seed,
-                                      r.survivor.anchor)
-                    for r in model.ranked[: self.config.churn_top_n]
+                if ledger.model_record(conn, model.model_id) is None:
+                    ledger.upsert_model(
+                        conn, _model_record(model, meta, request_id, history_from,
+                                            ledger.latest_model(conn), self.config.churn_top_n),
+                    )  # fmt: skip
+            elif pool.model_id is not None and ledger.model_record(conn, pool.model_id) is None:
+                ledger.upsert_model(
+                    conn, ModelRecord(model_id=pool.model_id, request_id=request_id,
+                                      history_from=history_from),
                 )  # fmt: skip
-                self.state = register_model(self.state, model.model_id, top)
-                ledger.save_state(conn, self.state)
             return stale
 
         stale = await self.services.store.transaction(register)
@@ -672,7 +759,11 @@ class TriggerActor(Actor):
         found, mod = survivors
 
         def history(conn: sqlite3.Connection) -> tuple[list[int], Any]:
-            return ledger.real_values_before(conn, draw.draw_id), ledger.active_policy(conn)[1]
+            # Survivor anchors index the history their model was trained on: its regime.
+            regime = ledger.latest_model(conn)
+            start = None if regime is None else regime.history_from
+            values = ledger.real_values_before(conn, draw.draw_id, start_draw_id=start)
+            return values, ledger.active_policy(conn)[1]
 
         values, active_params = await self.services.store.run(history)
         active_pool = await anyio.to_thread.run_sync(policy_pool, found, mod, active_params, values)
@@ -719,3 +810,54 @@ class TriggerActor(Actor):
         if found is not None:
             return found.survivors, found.mod
         return None
+
+
+def _churn(ctx: Context) -> float | None:
+    return None if ctx.model is None else ctx.model.churn
+
+
+def _regime_of(model: ModelRecord | None, rule: RuleName) -> str | None:
+    """Where a retrain without a change point reads the history from: the bootstrap and the
+    no-signal retries search the whole history; anything else the model's regime."""
+    if rule in {RuleName.N_DRAWS, RuleName.NO_SIGNAL_RETRY} or model is None:
+        return None
+    return model.history_from
+
+
+def _model_record(
+    model: RankingModel,
+    meta: ModelMetadata | None,
+    request_id: str | None,
+    history_from: str | None,
+    previous: ModelRecord | None,
+    top_n: int,
+) -> ModelRecord:
+    """What Chapter 13 keeps of a new model: its validation as the detector's prior, its regime,
+    its top survivors and their churn against the model before."""
+    top = tuple(
+        survivor_identity(r.survivor.family, r.survivor.skip, r.survivor.seed, r.survivor.anchor)
+        for r in model.ranked[:top_n]
+    )
+    prior = ModelPrior()
+    if meta is not None and meta.model_id == model.model_id:
+        prior = ModelPrior(
+            hits=round(meta.validation_score * meta.holdout_size), size=meta.holdout_size
+        )
+    churn = None
+    if previous is not None and previous.top_survivors:
+        churn = 1.0 - jaccard(previous.top_survivors, top)
+    return ModelRecord(
+        model_id=model.model_id,
+        request_id=request_id,
+        history_from=history_from,
+        prior=prior,
+        pool_size=model.pool_size,
+        top_survivors=top,
+        churn=churn,
+    )
+
+
+def _supersede_message(cause: Any, sender: str, request_id: str, by: str) -> Any:
+    from messages.requests import SupersedeRequest
+
+    return SupersedeRequest.caused_by(cause, sender=sender, request_id=request_id, by=by)

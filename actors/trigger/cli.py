@@ -13,7 +13,6 @@ lets them write beside it; the watcher sees an approved request arrive in the sp
 from __future__ import annotations
 
 import getpass
-import json
 import sys
 from contextlib import closing
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from actors.audit import AuditLog, AuditRecord
 from actors.cliutil import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from actors.paths import StatePaths
+from actors.pending import pending_items
+from actors.pending import render as render_pending
 from actors.store import StoreError, connect, in_transaction
 from actors.trigger import ledger
 from actors.watcher import spool
@@ -38,7 +39,10 @@ ACTOR = "cli"
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `pending`, `approve`, `reject` and `policy` to the daemon's command line."""
-    pending = subparsers.add_parser("pending", help="list Chapter 13 decisions awaiting a person")
+    pending = subparsers.add_parser(
+        "pending",
+        help="list what awaits a person: Chapter 13 decisions, parked requests, a halt, no signal",
+    )
     pending.add_argument("--json", action="store_true", help="one JSON object per line")
     pending.set_defaults(handler=pending_command)
     approve = subparsers.add_parser(
@@ -81,21 +85,17 @@ def _open(settings: Settings) -> tuple[StatePaths, sqlite3.Connection]:
 
 
 def pending_command(args: argparse.Namespace, settings: Settings) -> int:
-    """Print the decisions waiting for a person."""
+    """Print everything that awaits a person (actors/pending.py), with the commands that act."""
+    paths = StatePaths(settings.state_dir)
     try:
-        _paths, conn = _open(settings)
+        items = pending_items(settings, paths)
     except StoreError as exc:
         return _fail(str(exc), EXIT_FAILED)
-    with closing(conn):
-        rows = ledger.pending_decisions(conn)
-    for row in rows:
-        if args.json:
-            _out(json.dumps(row, default=str))
-        else:
-            reasons = "; ".join(row["reasons"])
-            _out(f"{row['decision_id']}  {row['rule']} -> {row['action']}  ({reasons})")
-    if not rows and not args.json:
-        _out("nothing awaits a person")
+    if args.json:
+        for item in items:
+            _out(item.model_dump_json())
+    else:
+        _out(render_pending(items))
     return EXIT_OK
 
 

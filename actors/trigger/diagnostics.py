@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from actors.config import TriggerConfig
     from actors.trigger.tracker import TrackerState
 
-DIAGNOSTICS_SCHEMA_VERSION = 1
+DIAGNOSTICS_SCHEMA_VERSION = 2
 
 
 class Diagnostics(Model):
@@ -59,6 +59,16 @@ class Diagnostics(Model):
     entropy: float | None
     """Shannon entropy (bits) of the latest scored pool's confidences."""
     draws_since_pool: int = Field(ge=0)
+    statistic: float = 0.0
+    """The change detector's CUSUM statistic S (nats) for the model in force."""
+    threshold: float | None = None
+    """Its alarm threshold ln(ARL0)."""
+    p0: float | None = None
+    """The model's in-control hit rate the detector tests against."""
+    alarm: bool = False
+    """The detector alarmed for the model in force."""
+    change_point: str | None = None
+    """The estimated first draw of the new regime (set with the alarm)."""
 
     @property
     def window_full(self) -> bool:
@@ -68,7 +78,9 @@ class Diagnostics(Model):
     def metrics(self) -> dict[str, float]:
         """The numeric figures by name (None left out), for the store and the advisor."""
         out: dict[str, float] = {}
-        for name, value in self.model_dump(exclude={"draw_id", "schema_version"}).items():
+        for name, value in self.model_dump(
+            exclude={"draw_id", "schema_version", "change_point"}
+        ).items():
             if isinstance(value, int | float) and not isinstance(value, bool):
                 out[name] = float(value)
         return out
@@ -78,8 +90,14 @@ def _mean(values: list[float]) -> float | None:
     return math.fsum(values) / len(values) if values else None
 
 
-def diagnose(state: TrackerState, draw_id: str, cfg: TriggerConfig) -> Diagnostics:
-    """The diagnostics of `state` (after the draw `draw_id` was observed)."""
+def diagnose(
+    state: TrackerState, draw_id: str, cfg: TriggerConfig, *, churn: float | None = None
+) -> Diagnostics:
+    """The diagnostics of `state` (after the draw `draw_id` was observed).
+
+    Args:
+        churn: the survivor churn of the model in force against the one before (the ledger's).
+    """
     mine = state.model_window(cfg.window)
     n = len(mine)
     hits = sum(1 for s in mine if s.hit)
@@ -113,7 +131,12 @@ def diagnose(state: TrackerState, draw_id: str, cfg: TriggerConfig) -> Diagnosti
         overconfidence=None if mass is None or hit_rate is None else mass - hit_rate,
         consecutive_misses=state.consecutive_misses,
         window_decay=decay,
-        churn=state.churn,
+        churn=churn,
         entropy=None if latest is None else latest.entropy,
         draws_since_pool=state.draws_since_pool,
+        statistic=state.detector.statistic,
+        threshold=math.log(cfg.arl0),
+        p0=state.detector.p0,
+        alarm=state.detector.alarm,
+        change_point=state.detector.change_point,
     )

@@ -10,8 +10,19 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, cast
 
+from pydantic import ValidationError
+
 from actors.trigger.acceptance import AppliedRun, ParameterChange
-from actors.trigger.rules import REFRESH
+from actors.trigger.context import (
+    NO_SIGNAL,
+    REFRESH,
+    Context,
+    Cooldown,
+    ModelRecord,
+    NoSignal,
+    OpenRequest,
+)
+from actors.trigger.detector import ModelPrior
 from actors.trigger.tracker import Action, TrackerState
 from messages.artifacts import PolicyCandidate, PolicyParameters, PredictionPool
 from messages.base import utcnow
@@ -19,6 +30,7 @@ from pipeline.selfplay import DEFAULT_POLICY, policy_id
 
 if TYPE_CHECKING:
     import sqlite3
+    from collections.abc import Sequence
 
     from actors.trigger.diagnostics import Diagnostics
     from actors.trigger.promotion import ShadowTally
@@ -36,9 +48,15 @@ def _now() -> str:
 
 
 def load_state(conn: sqlite3.Connection) -> TrackerState:
-    """The saved tracker state (a fresh one on first start)."""
+    """The saved tracker state (a fresh one on first start, or from an older layout: the
+    state is a fold over the scores, and the scores are the record that matters)."""
     row = conn.execute("SELECT body FROM trigger_state WHERE id = 1").fetchone()
-    return TrackerState() if row is None else TrackerState.model_validate_json(row[0])
+    if row is None:
+        return TrackerState()
+    try:
+        return TrackerState.model_validate_json(row[0])
+    except ValidationError:
+        return TrackerState()
 
 
 def save_state(conn: sqlite3.Connection, state: TrackerState) -> None:
@@ -142,14 +160,29 @@ def draw_index_of(conn: sqlite3.Connection, draw_id: str | None) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
-def real_values_before(conn: sqlite3.Connection, draw_id: str) -> list[int]:
-    """The real history's values (time order) before `draw_id` (all of it if it is not there)."""
+def real_values_before(
+    conn: sqlite3.Connection, draw_id: str, *, start_draw_id: str | None = None
+) -> list[int]:
+    """The real history's values (time order) before `draw_id` (all of it if it is not there),
+    from `start_draw_id` on when given (a model's regime: its survivors' anchors index it)."""
     rows = conn.execute(
         "SELECT draw_id, value FROM draws WHERE stream = 'real' ORDER BY timestamp, seq"
     ).fetchall()
     ids = [str(r[0]) for r in rows]
     end = ids.index(draw_id) if draw_id in ids else len(rows)
-    return [int(r[1]) for r in rows[:end]]
+    start = ids.index(start_draw_id) if start_draw_id in ids else 0
+    return [int(r[1]) for r in rows[start:end]]
+
+
+def draw_id_at(conn: sqlite3.Connection, draw_index: int | None) -> str | None:
+    """The live draw Chapter 13 numbered `draw_index` (from its diagnostics), or None."""
+    if draw_index is None:
+        return None
+    row = conn.execute(
+        "SELECT draw_id FROM trigger_diagnostics WHERE json_extract(body, '$.draw_index') = ?",
+        (draw_index,),
+    ).fetchone()
+    return None if row is None else str(row[0])
 
 
 # -- decisions and requests ------------------------------------------------------------------
@@ -234,49 +267,92 @@ def applied_runs(conn: sqlite3.Connection) -> list[AppliedRun]:
 
 
 def insert_request(
-    conn: sqlite3.Connection, request_id: str, action: str, rule: str, decision_id: str | None
+    conn: sqlite3.Connection,
+    request_id: str,
+    action: str,
+    rule: str,
+    decision_id: str | None,
+    *,
+    history_from: str | None = None,
 ) -> None:
     """Remember a request Chapter 13 filed, open until the watcher reports its end."""
     conn.execute(
         "INSERT OR IGNORE INTO trigger_requests (request_id, action, rule, decision_id, status,"
-        " filed_at) VALUES (?, ?, ?, ?, 'open', ?)",
-        (request_id, action, rule, decision_id, _now()),
+        " filed_at, history_from) VALUES (?, ?, ?, ?, 'open', ?, ?)",
+        (request_id, action, rule, decision_id, _now(), history_from),
     )
 
 
-def finish_request(conn: sqlite3.Connection, request_id: str, outcome: str) -> Action | None:
-    """Close an open request; its action, or None when it was not Chapter 13's (or closed)."""
+def finish_request(
+    conn: sqlite3.Connection,
+    request_id: str,
+    outcome: str,
+    *,
+    units: Sequence[str] = (),
+    gpu_seconds: float = 0.0,
+    reason: str = "",
+) -> OpenRequest | None:
+    """Close (or park, for `escalated`) one of Chapter 13's requests; None when not one of its.
+
+    An escalated request is parked with a person: it stays open for the rules (no second retrain
+    of its kind piles up behind it) but makes no pool, so it holds no refresh back.
+    """
     row = conn.execute(
-        "SELECT action FROM trigger_requests WHERE request_id = ? AND status = 'open'",
+        "SELECT request_id, action, rule, parked, history_from FROM trigger_requests"
+        " WHERE request_id = ? AND status = 'open'",
         (request_id,),
     ).fetchone()
     if row is None:
         return None
+    parked = outcome in {"escalated", "halted"}
     conn.execute(
-        "UPDATE trigger_requests SET status = 'finished', outcome = ?, finished_at = ?"
-        " WHERE request_id = ?",
-        (outcome, _now(), request_id),
+        "UPDATE trigger_requests SET status = ?, outcome = ?, finished_at = ?, parked = ?,"
+        " gpu_seconds = gpu_seconds + ?, units = ?, reason = ? WHERE request_id = ?",
+        (
+            "open" if parked else "finished",
+            outcome,
+            _now(),
+            int(parked),
+            gpu_seconds,
+            json.dumps(list(units)),
+            reason[:2000],
+            request_id,
+        ),
     )
-    return cast("Action", str(row[0]))
+    return OpenRequest(
+        request_id=str(row[0]),
+        action=cast("Action", str(row[1])),
+        rule=str(row[2]),
+        parked=parked,
+        history_from=row[4],
+    )
 
 
-def open_actions(conn: sqlite3.Connection) -> tuple[Action, ...]:
-    """Actions of Chapter 13's requests still open (filed by the actor or approved by a person);
-    prediction refreshes left out: they block no rule (`refresh_open` tells about them)."""
+def supersede(conn: sqlite3.Connection, request_id: str, by: str) -> None:
+    """A parked request gave way to a newer one of its kind: it is finished, `superseded`."""
+    conn.execute(
+        "UPDATE trigger_requests SET status = 'finished', outcome = 'superseded', parked = 0,"
+        " finished_at = ?, reason = ? WHERE request_id = ?",
+        (_now(), f"superseded by {by}", request_id),
+    )
+
+
+def open_requests(conn: sqlite3.Connection) -> tuple[OpenRequest, ...]:
+    """Chapter 13's requests still open (filed, approved or parked with a person), oldest first."""
     rows = conn.execute(
-        "SELECT DISTINCT action FROM trigger_requests WHERE status = 'open' AND rule != ?"
-        " ORDER BY action",
-        (REFRESH,),
+        "SELECT request_id, action, rule, parked, history_from FROM trigger_requests"
+        " WHERE status = 'open' ORDER BY filed_at, rowid"
     ).fetchall()
-    return tuple(cast("Action", str(r[0])) for r in rows)
-
-
-def refresh_open(conn: sqlite3.Connection) -> bool:
-    """True while a prediction refresh is filed and not finished."""
-    row = conn.execute(
-        "SELECT 1 FROM trigger_requests WHERE status = 'open' AND rule = ? LIMIT 1", (REFRESH,)
-    ).fetchone()
-    return row is not None
+    return tuple(
+        OpenRequest(
+            request_id=str(r[0]),
+            action=cast("Action", str(r[1])),
+            rule=str(r[2]),
+            parked=bool(r[3]),
+            history_from=r[4],
+        )
+        for r in rows
+    )
 
 
 def request_rule(conn: sqlite3.Connection, request_id: str) -> str | None:
@@ -285,6 +361,149 @@ def request_rule(conn: sqlite3.Connection, request_id: str) -> str | None:
         "SELECT rule FROM trigger_requests WHERE request_id = ?", (request_id,)
     ).fetchone()
     return None if row is None else str(row[0])
+
+
+def gpu_seconds_since(conn: sqlite3.Connection, since: str) -> float:
+    """GPU seconds of Chapter 13's automatic retrains (refreshes left out) finished since."""
+    row = conn.execute(
+        "SELECT COALESCE(SUM(gpu_seconds), 0) FROM trigger_requests WHERE rule != ?"
+        " AND finished_at >= ?",
+        (REFRESH, since),
+    ).fetchone()
+    return float(row[0])
+
+
+def last_rule_firing(conn: sqlite3.Connection) -> Cooldown | None:
+    """The cooldown of the latest fired rule (refreshes and no-signal records left out), or
+    None when none fired or a retrain that ran step 6 completed after it (which ends it)."""
+    row = conn.execute(
+        "SELECT rule, draw_index, created_at, json_extract(evidence, '$.clock_s')"
+        " FROM trigger_decisions WHERE rule NOT IN (?, ?)"
+        " ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        (REFRESH, NO_SIGNAL),
+    ).fetchone()
+    if row is None:
+        return None
+    rule, index, created = str(row[0]), int(row[1]), str(row[2])
+    # The actor's clock when it decided (the event loop's: a MockClock in tests), else wall time.
+    at = float(row[3]) if row[3] is not None else _epoch(created)
+    done = conn.execute(
+        "SELECT 1 FROM trigger_requests WHERE rule NOT IN (?, ?) AND outcome = 'completed'"
+        " AND finished_at >= ? AND units LIKE '%\"6\"%' LIMIT 1",
+        (REFRESH, "forced", created),
+    ).fetchone()
+    if done is not None:
+        return None
+    return Cooldown(rule=rule, draw_index=index, at=at)
+
+
+def _epoch(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+# -- models, regimes and the no-signal state -------------------------------------------------
+
+
+def upsert_model(conn: sqlite3.Connection, record: ModelRecord) -> None:
+    """Remember a model a retrain made (its prior, regime and top survivors)."""
+    conn.execute(
+        "INSERT INTO trigger_models (model_id, request_id, history_from, prior_hits, prior_size,"
+        " pool_size, top_survivors, churn, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (model_id) DO NOTHING",
+        (
+            record.model_id,
+            record.request_id,
+            record.history_from,
+            record.prior.hits,
+            record.prior.size,
+            record.pool_size,
+            json.dumps(list(record.top_survivors)),
+            record.churn,
+            _now(),
+        ),
+    )
+
+
+def model_record(conn: sqlite3.Connection, model_id: str | None) -> ModelRecord | None:
+    """What Chapter 13 knows of a model, or None."""
+    if model_id is None:
+        return None
+    row = conn.execute(
+        "SELECT model_id, request_id, history_from, prior_hits, prior_size, pool_size,"
+        " top_survivors, churn FROM trigger_models WHERE model_id = ?",
+        (model_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    return ModelRecord(
+        model_id=str(row[0]),
+        request_id=row[1],
+        history_from=row[2],
+        prior=ModelPrior(hits=float(row[3]), size=float(row[4])),
+        pool_size=row[5],
+        top_survivors=tuple(json.loads(row[6])),
+        churn=row[7],
+    )
+
+
+def latest_model(conn: sqlite3.Connection) -> ModelRecord | None:
+    """The model registered last (the one in force), or None."""
+    row = conn.execute(
+        "SELECT model_id FROM trigger_models ORDER BY registered_at DESC, rowid DESC LIMIT 1"
+    ).fetchone()
+    return None if row is None else model_record(conn, str(row[0]))
+
+
+def current_regime(conn: sqlite3.Connection) -> str | None:
+    """The first draw of the history the model in force was trained on (None: all of it)."""
+    model = latest_model(conn)
+    return None if model is None else model.history_from
+
+
+def newest_pool_index(conn: sqlite3.Connection) -> int | None:
+    """The draw index the newest registered pool was made after (None: no pool yet; -1: made
+    before the first live draw)."""
+    row = conn.execute(
+        "SELECT after_draw_id FROM trigger_pools ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    index = draw_index_of(conn, row[0])
+    return -1 if index is None else index
+
+
+def load_no_signal(conn: sqlite3.Connection) -> NoSignal | None:
+    """The no-signal state (None: the loop is not in it)."""
+    row = conn.execute("SELECT body FROM trigger_no_signal WHERE id = 1").fetchone()
+    if row is None or row[0] is None:
+        return None
+    return NoSignal.model_validate_json(row[0])
+
+
+def save_no_signal(conn: sqlite3.Connection, state: NoSignal | None) -> None:
+    """Replace (or, with None, end) the no-signal state."""
+    conn.execute(
+        "INSERT INTO trigger_no_signal (id, body, updated_at) VALUES (1, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+        (None if state is None else state.model_dump_json(), _now()),
+    )
+
+
+def context(conn: sqlite3.Connection, *, now: float, budget_window_s: float) -> Context:
+    """Everything the rules read that is not a score: requests, pools, model, cooldown."""
+    from datetime import UTC, datetime
+
+    since = datetime.fromtimestamp(now - budget_window_s, UTC).isoformat()
+    return Context(
+        open=open_requests(conn),
+        cooldown=last_rule_firing(conn),
+        pool_index=newest_pool_index(conn),
+        model=latest_model(conn),
+        no_signal=load_no_signal(conn),
+        gpu_seconds=gpu_seconds_since(conn, since),
+    )
 
 
 # -- policies --------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from messages.dispatch import CancelJobs, JobFinished, JobProgress, RunJob
 from messages.ingestion import Draw, DrawIngested, InboxFileSeen, IngestInbox, InjectDraws
 from messages.lifecycle import Describe, Described, Shutdown, SystemStarted
 from messages.llm import Decide, Decision, ReleaseVRAM, VRAMReleased, VRAMReturned
-from messages.requests import ProcessSpool, RequestFiled, RequestFinished
+from messages.requests import ProcessSpool, RequestFiled, RequestFinished, SupersedeRequest
 from messages.union import AnyMessage, parse_message
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ STRATEGIES: dict[type[Message], st.SearchStrategy[Any]] = {
     InjectDraws: st.builds(InjectDraws, count=st.integers(1, 1000)),
     RequestFiled: st.builds(RequestFiled, request_id=ids),
     ProcessSpool: st.builds(ProcessSpool),
+    SupersedeRequest: st.builds(SupersedeRequest, request_id=ids, by=ids),
     RequestFinished: st.builds(
         RequestFinished,
         request_id=ids,

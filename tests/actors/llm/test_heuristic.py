@@ -141,32 +141,20 @@ CH13_TABLE: list[
         bool,
     ]
 ] = [
-    ({"regime_shift": True}, FailureMode.REGIME_SHIFT, Chapter13Action.RETRAIN,
-     LearningLoopScope.STEPS_3_5_6, RiskLevel.HIGH, True),
-    ({"hit_rate_collapse": 1}, FailureMode.FEATURE_RELEVANCE, Chapter13Action.RETRAIN,
-     None, RiskLevel.LOW, False),
-    ({"hit_rate_collapse": 1, "consecutive_misses": 12}, FailureMode.FEATURE_RELEVANCE,
+    ({"change_detected": 1, "change_confidence": 0.9999}, FailureMode.REGIME_SHIFT,
      Chapter13Action.RETRAIN, None, RiskLevel.LOW, False),
-    ({"regime_shift": 1, "hit_rate_collapse": 1}, FailureMode.REGIME_SHIFT,
-     Chapter13Action.RETRAIN, LearningLoopScope.STEPS_3_5_6, RiskLevel.HIGH, True),
-    ({"scheduled_retrain": 1}, FailureMode.NONE_DETECTED, Chapter13Action.RETRAIN,
-     LearningLoopScope.STEP_6_ONLY, RiskLevel.LOW, False),
-    ({"scheduled_retrain": 1, "consecutive_misses": 5}, FailureMode.NONE_DETECTED,
+    ({"change_detected": 1, "change_confidence": 0.9999, "consecutive_misses": 12},
+     FailureMode.REGIME_SHIFT, Chapter13Action.RETRAIN, None, RiskLevel.LOW, False),
+    ({"no_signal_retry": 1, "identification_confidence": 0.99}, FailureMode.FEATURE_RELEVANCE,
+     Chapter13Action.RETRAIN, None, RiskLevel.LOW, False),
+    ({"scheduled_retrain": 1, "identification_confidence": 1.0}, FailureMode.NONE_DETECTED,
+     Chapter13Action.RETRAIN, None, RiskLevel.LOW, False),
+    ({"confidence_drift": 1, "drift_confidence": 0.995}, FailureMode.CALIBRATION_DRIFT,
      Chapter13Action.RETRAIN, LearningLoopScope.STEP_6_ONLY, RiskLevel.LOW, False),
-    ({"confidence_drift": 0.2}, FailureMode.CALIBRATION_DRIFT, Chapter13Action.RETRAIN,
-     LearningLoopScope.STEP_6_ONLY, RiskLevel.LOW, False),
-    ({"window_misalignment": True}, FailureMode.WINDOW_MISALIGNMENT, Chapter13Action.RETRAIN,
-     LearningLoopScope.STEPS_5_6, RiskLevel.MEDIUM, False),
-    ({"consecutive_misses": 12}, FailureMode.FEATURE_RELEVANCE, Chapter13Action.RETRAIN,
-     LearningLoopScope.STEPS_3_5_6, RiskLevel.MEDIUM, True),
-    ({"consecutive_misses": 4}, FailureMode.RANDOM_VARIANCE, Chapter13Action.WAIT,
-     None, RiskLevel.LOW, False),
-    ({"consecutive_misses": 1, "regime_shift": False}, FailureMode.NONE_DETECTED,
+    ({"consecutive_misses": 4, "change_detected": 0}, FailureMode.NONE_DETECTED,
      Chapter13Action.WAIT, None, RiskLevel.LOW, False),
-    ({"data_quality": True, "regime_shift": True}, FailureMode.DATA_QUALITY,
+    ({"data_quality": True, "change_detected": True}, FailureMode.DATA_QUALITY,
      Chapter13Action.ESCALATE, None, RiskLevel.HIGH, True),
-    ({"regime_shift": True, "confidence_drift": True}, FailureMode.REGIME_SHIFT,
-     Chapter13Action.RETRAIN, LearningLoopScope.STEPS_3_5_6, RiskLevel.HIGH, True),
     ({"accuracy": 0.2}, FailureMode.NONE_DETECTED, Chapter13Action.ESCALATE,
      None, RiskLevel.MEDIUM, True),
 ]  # fmt: skip
@@ -191,9 +179,30 @@ def test_chapter_13_table(
 
 def test_second_flag_becomes_the_alternative_hypothesis() -> None:
     """With two flags set, the lower-priority one is named as the alternative."""
-    answer = heuristic_decision("chapter_13", {"regime_shift": 1, "confidence_drift": 1}, [])
+    answer = heuristic_decision("chapter_13", {"change_detected": 1, "confidence_drift": 1}, [])
     assert isinstance(answer, Chapter13Proposal)
     assert answer.alternative_hypothesis == "calibration_drift (confidence_drift is also set)"
+
+
+@pytest.mark.parametrize(
+    ("flag", "evidence"),
+    [
+        ("change_detected", "change_confidence"),
+        ("no_signal_retry", "identification_confidence"),
+        ("confidence_drift", "drift_confidence"),
+        ("scheduled_retrain", "identification_confidence"),
+    ],
+)
+def test_confidence_is_read_from_the_evidence(flag: str, evidence: str) -> None:
+    """The proposal's confidence is the evidence's figure, not a constant; without the figure
+    the advisor cannot vouch for it (escalation-level confidence)."""
+    for value in (0.61, 0.97, 1.0):
+        answer = heuristic_decision("chapter_13", {flag: 1, evidence: value}, [])
+        assert isinstance(answer, Chapter13Proposal)
+        assert answer.confidence == value
+    bare = heuristic_decision("chapter_13", {flag: 1}, [])
+    assert isinstance(bare, Chapter13Proposal)
+    assert bare.confidence < 0.5
 
 
 def test_free_json_heuristic_escalates() -> None:

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from actors.trigger.context import Context, ModelRecord, OpenRequest
+from actors.trigger.detector import ModelPrior, threshold
 from actors.trigger.diagnostics import diagnose
-from actors.trigger.rules import Trigger, evaluate, start_cooldown
+from actors.trigger.rules import Identification, Trigger, evaluate
 from actors.trigger.scoring import score_draw
-from actors.trigger.tracker import TrackerState, observe, request_filed
+from actors.trigger.tracker import TrackerState, observe
 from messages.artifacts import HistoryRecord, RankedSurvivor, RankingModel, Survivor
 from pipeline.array_module import NUMPY
 from pipeline.cli import JobContext, Progress
@@ -109,10 +111,19 @@ def pool_after(m: RankingModel, values: list[int], k: int = 4) -> PredictionPool
 
 @dataclass
 class Run:
-    """What a scenario saw: the triggers that fired (draw index, trigger), the final state."""
+    """What a scenario saw: the triggers that fired (draw index, trigger), alarms, final state."""
 
     fired: list[tuple[int, Trigger]] = field(default_factory=list)
+    alarms: list[int] = field(default_factory=list)
+    """Draw positions (indices into the values) at which the detector alarmed."""
+    waiting: list[int] = field(default_factory=list)
     state: TrackerState = field(default_factory=TrackerState)
+
+
+IDENTIFICATION = Identification(
+    post_change_draws=5, margin=1, bootstrap_draws=4, expected_false_positives=1.3e-5
+)
+"""What the actor derives for the defaults (2^20 seeds x 4 families, mod 1000, target 0.01)."""
 
 
 def run(
@@ -121,29 +132,39 @@ def run(
     cfg: TriggerConfig,
     *,
     start: int,
+    prior: ModelPrior | None = None,
     file_requests: bool = True,
-    seconds_per_draw: float = 3600.0,
 ) -> Run:
     """Chapter 13's fold over draws `start..`, each scored against step 6's pool made before it.
 
-    With `file_requests`, every trigger's request stays open (the retrain never finishes).
+    The model's prior is its validation (20 of 20 by default). With `file_requests`, every
+    trigger's request stays open (the retrain never finishes).
     """
+    prior = prior or ModelPrior(hits=20, size=20)
+    h = threshold(cfg.arl0)
     out = Run()
     state = TrackerState(last_draw_id=draw_id(start - 1))
+    ctx = Context(model=ModelRecord(model_id=m.model_id, prior=prior), pool_index=0)
     for i in range(start, len(values)):
         pool = pool_after(m, values[:i])
         assert pool.last_draw_id == state.last_draw_id
         score = score_draw(draw_id(i), values[i], pool)
-        new = observe(state, score, cfg.window)
+        new = observe(state, score, cfg.window, prior=prior, h=h)
         assert new is not None
-        now = i * seconds_per_draw
+        if new.detector.alarm and not state.detector.alarm:
+            out.alarms.append(i)
         diag = diagnose(new, draw_id(i), cfg)
-        verdict = evaluate(diag, new, cfg, now=now)
+        ctx = ctx.model_copy(update={"pool_index": new.draw_index - 1})
+        verdict = evaluate(diag, new, ctx, IDENTIFICATION, cfg, now=i * 3600.0)
+        if verdict.waiting:
+            out.waiting.append(i)
         if verdict.fired is not None:
             out.fired.append((i, verdict.fired))
-            new = start_cooldown(new, verdict.fired, now)
             if file_requests:
-                new = request_filed(new, verdict.fired.action)
+                opened = OpenRequest(
+                    request_id=f"r{i}", action=verdict.fired.action, rule=verdict.fired.rule.value
+                )
+                ctx = ctx.model_copy(update={"open": (*ctx.open, opened)})
         state = new
     out.state = state
     return out

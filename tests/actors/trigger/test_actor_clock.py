@@ -9,6 +9,9 @@ from trio.testing import MockClock
 
 from actors.services import LLM, TRIGGER, WATCHER
 from actors.testing import harness_settings, open_test_system, probe, scripted_llm
+from actors.trigger import ledger
+from actors.trigger.context import ModelRecord
+from actors.trigger.detector import ModelPrior
 from messages.chapter13 import PoolRegistered, RegisterPool
 from messages.llm import Decide
 
@@ -29,25 +32,30 @@ def anyio_backend() -> tuple[str, dict[str, MockClock]]:
 
 
 async def test_cooldown_holds_for_its_seconds_then_releases(tmp_path: Path) -> None:
-    """With a 600 s cooldown and none in draws, a second miss right away is blocked; after
-    600 s on the clock the next miss fires again."""
+    """With a 600 s cooldown and none in draws, confidence drift (pools sure of values that
+    never come, from a model that does not beat chance, so the change detector stays out)
+    fires once the window is full, is blocked right after, and fires again after 600 s."""
     settings = harness_settings(
-        tmp_path, trigger={"max_consecutive_misses": 1, "cooldown_draws": 0, "cooldown_s": 600}
+        tmp_path, trigger={"window": 2, "cooldown_draws": 0, "cooldown_s": 600}
     )
     fakes = {LLM: scripted_llm([]), WATCHER: probe()}
     async with open_test_system(tmp_path, fakes=fakes, settings=settings) as h:
         trigger = h.system.ref(TRIGGER)
+        record = ModelRecord(model_id="m1", prior=ModelPrior(hits=0, size=20))
+        await h.services.store.transaction(lambda conn: ledger.upsert_model(conn, record))
+        values = list(range(600))
 
         async def miss(i: int) -> int:
             await trigger.ask(
-                RegisterPool(pool=pool(i - 1 if i else None, [1])), expect=PoolRegistered
+                RegisterPool(pool=pool(i - 1 if i else None, values)), expect=PoolRegistered
             )
-            await trigger.tell(ingested(i, 500))
+            await trigger.tell(ingested(i, 999))
             await h.system.wait_idle()
             return len(h.probe(LLM).of(Decide))
 
-        assert await miss(0) == 1
-        CLOCK.jump(599)
+        assert await miss(0) == 0
         assert await miss(1) == 1
+        CLOCK.jump(599)
+        assert await miss(2) == 1
         CLOCK.jump(1)
-        assert await miss(2) == 2
+        assert await miss(3) == 2

@@ -51,7 +51,7 @@ def test_pending_approve_reject_and_policy_commands(tmp_path: Path) -> None:
     base = ("actors.system", "--state-dir", str(tmp_path))
     listed = run_cli(*base, "pending", "--json")
     assert listed.returncode == 0, listed.stderr
-    assert [json.loads(line)["decision_id"] for line in listed.stdout.splitlines()] == [
+    assert [json.loads(line)["item_id"] for line in listed.stdout.splitlines()] == [
         "dec1",
         "dec2",
     ]

@@ -1,207 +1,194 @@
-"""Trigger rules: each condition, the priority order, cooldown and open requests (table-driven)."""
+"""The trigger rules (pure): conditions, blocks, superseding, the refresh track."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
 
 from actors.config import TriggerConfig
+from actors.trigger.context import REFRESH, Context, Cooldown, ModelRecord, NoSignal, OpenRequest
+from actors.trigger.detector import CusumState
 from actors.trigger.diagnostics import Diagnostics
 from actors.trigger.rules import (
+    DEFAULT_ACTIONS,
+    Identification,
     RuleName,
-    conditions,
     cooldown_block,
     evaluate,
     refresh_verdict,
-    start_cooldown,
 )
-from actors.trigger.tracker import Cooldown, TrackerState, refresh_filed
+from actors.trigger.tracker import TrackerState
 
 CFG = TriggerConfig()
+IDENT = Identification(
+    post_change_draws=5, margin=1, bootstrap_draws=4, expected_false_positives=1e-5
+)
+MODEL = ModelRecord(model_id="m1", history_from="d-40")
 
 
 def diag(**over: Any) -> Diagnostics:
-    """A healthy full window, with `over` changed."""
+    """A quiet diagnosis of draw 100, with overrides."""
     base: dict[str, Any] = {
-        "draw_id": "d",
-        "draw_index": 100,
-        "window": 20,
-        "scored": 20,
-        "hits": 18,
-        "hit_rate": 0.9,
-        "chance_rate": 0.004,
-        "ci_low": 0.7,
-        "ci_high": 0.97,
-        "p_value": 0.0,
-        "brier": 0.1,
-        "ece": 0.05,
-        "mean_confidence": 0.95,
-        "overconfidence": 0.05,
-        "consecutive_misses": 0,
-        "window_decay": 0.0,
-        "churn": 0.1,
-        "entropy": 0.2,
+        "draw_id": "d-100", "draw_index": 100, "window": 20, "scored": 20, "hits": 20,
+        "hit_rate": 1.0, "chance_rate": 0.004, "ci_low": 0.8, "ci_high": 1.0, "p_value": 0.0,
+        "brier": 0.0, "ece": 0.0, "mean_confidence": 1.0, "overconfidence": 0.0,
+        "consecutive_misses": 0, "window_decay": None, "churn": None, "entropy": 0.0,
         "draws_since_pool": 0,
-    }
+    }  # fmt: skip
     return Diagnostics(**{**base, **over})
 
 
-STATE = TrackerState(draw_index=100, ever_scored=True)
-
-
-@pytest.mark.parametrize(
-    ("over", "expected"),
-    [
-        ({}, []),
-        ({"window_decay": 0.6, "churn": 0.5}, [RuleName.REGIME_SHIFT]),
-        ({"window_decay": 0.6, "churn": 0.4}, []),  # churn must exceed 0.4
-        ({"window_decay": 0.5, "churn": 0.9}, []),  # decay must exceed 0.5
-        ({"window_decay": 0.6, "churn": None}, []),  # churn unknown until two models
-        ({"hit_rate": 0.0, "hits": 0, "overconfidence": 0.0, "mean_confidence": 0.0},
-         [RuleName.HIT_RATE_COLLAPSE]),
-        ({"hit_rate": 0.0, "hits": 0, "scored": 19, "overconfidence": 0.0}, []),  # not full
-        ({"consecutive_misses": 5}, [RuleName.CONSECUTIVE_MISSES]),
-        ({"consecutive_misses": 4}, []),
-        ({"overconfidence": 0.21}, [RuleName.CONFIDENCE_DRIFT]),
-        ({"overconfidence": 0.2}, []),
-        ({"overconfidence": -0.5}, []),  # underconfidence is not drift
-        ({"draws_since_pool": 10}, [RuleName.N_DRAWS]),
-        ({"draws_since_pool": 9}, []),
-        ({"consecutive_misses": 6, "overconfidence": 0.3, "draws_since_pool": 0,
-          "hit_rate": 0.0, "hits": 0, "window_decay": 1.0, "churn": 1.0},
-         [RuleName.REGIME_SHIFT, RuleName.HIT_RATE_COLLAPSE, RuleName.CONSECUTIVE_MISSES,
-          RuleName.CONFIDENCE_DRIFT]),
-    ],
-)  # fmt: skip
-def test_conditions(over: dict[str, Any], expected: list[RuleName]) -> None:
-    """Each rule fires strictly past its threshold; several come out highest priority first."""
-    assert conditions(diag(**over), STATE, CFG) == expected
-
-
-def test_llm_review_is_due_only_when_configured() -> None:
-    """llm_proposed fires every N scored draws when set; never with the default 0."""
-    state = STATE.model_copy(update={"scored_since_review": 5})
-    assert conditions(diag(), state, CFG) == []
-    cfg = TriggerConfig(llm_review_every_n_draws=5)
-    assert conditions(diag(), state, cfg) == [RuleName.LLM_PROPOSED]
+def alarmed(post: int) -> TrackerState:
+    """The state `post` draws into a detected change (the change point at 100 - post + 1)."""
+    cp = 100 - post + 1
+    detector = CusumState(
+        model_id="m1", statistic=12.0, alarm=True, alarm_index=100, change_point=f"d-{cp}",
+        change_point_index=cp,
+    )  # fmt: skip
+    return TrackerState(draw_index=100, model_id="m1", detector=detector)
 
 
 def test_priority_order_is_the_documented_one() -> None:
-    """regime_shift > hit_rate_collapse > consecutive_misses > confidence_drift > n_draws >
-    llm_proposed."""
-    order = sorted(RuleName, key=lambda r: -r.priority)
-    assert [r.value for r in order] == [
-        "regime_shift",
-        "hit_rate_collapse",
-        "consecutive_misses",
-        "confidence_drift",
-        "n_draws",
-        "llm_proposed",
-    ]
+    """change_point > no_signal_retry > confidence_drift > n_draws > llm_proposed."""
+    assert [r.priority for r in RuleName] == [5, 4, 3, 2, 1]
+    assert DEFAULT_ACTIONS[RuleName.CHANGE_POINT] == ("pipeline_rerun", None)
 
 
-@pytest.mark.parametrize(
-    ("rule", "draws", "seconds", "blocked"),
-    [
-        (RuleName.CONSECUTIVE_MISSES, 0, 0, True),
-        (RuleName.CONSECUTIVE_MISSES, 9, 10_000, True),  # draws not yet passed
-        (RuleName.CONSECUTIVE_MISSES, 10, 599, True),  # seconds not yet passed
-        (RuleName.CONSECUTIVE_MISSES, 10, 600, False),  # both passed: released
-        (RuleName.N_DRAWS, 3, 3, True),  # lower priority: blocked
-        (RuleName.HIT_RATE_COLLAPSE, 0, 0, False),  # higher priority breaks through
-    ],
-)
-def test_cooldown_block(rule: RuleName, draws: int, seconds: float, blocked: bool) -> None:
-    """The cooldown holds until draws and seconds have both passed, for rules not worse."""
-    cooldown = Cooldown(rule="consecutive_misses", priority=4, draw_index=100, at=1000.0)
-    reason = cooldown_block(cooldown, rule, 100 + draws, 1000.0 + seconds, CFG)
-    assert (reason is not None) == blocked
-    if reason is not None:
-        assert "cooldown after consecutive_misses" in reason
+def test_a_change_waits_for_the_draws_that_identify_the_new_seed() -> None:
+    """Alarmed with 4 post-change draws: waiting; with 5: the full pipeline from the change
+    point minus the margin."""
+    early = evaluate(diag(), alarmed(4), Context(model=MODEL), IDENT, CFG, now=0.0)
+    assert early.fired is None
+    assert early.waiting is not None
+    assert "needs 5 post-change draws, have 4" in early.waiting
+    ready = evaluate(diag(), alarmed(5), Context(model=MODEL), IDENT, CFG, now=0.0)
+    assert ready.fired is not None
+    assert ready.fired.rule is RuleName.CHANGE_POINT
+    assert ready.fired.history_start_index == 96 - IDENT.margin
+    assert ready.fired.evidence["change_confidence"] >= 1 - 1 / CFG.arl0
 
 
-def test_evaluate_picks_the_highest_unblocked_rule_and_says_why_others_lost() -> None:
-    """An open request of the winner's action passes the turn to the next rule."""
-    d = diag(consecutive_misses=6, overconfidence=0.3)
-    state = STATE.model_copy(update={"open_actions": ("learning_loop",)})
-    verdict = evaluate(d, state, CFG, now=0.0)
-    assert verdict.candidates == (RuleName.CONSECUTIVE_MISSES, RuleName.CONFIDENCE_DRIFT)
-    assert verdict.fired is not None
-    assert verdict.fired.rule is RuleName.CONFIDENCE_DRIFT
-    assert verdict.fired.action == "selfplay_retrain"
-    assert "learning_loop request is still open" in verdict.blocked["consecutive_misses"]
-    assert verdict.fired.evidence["rule"] == "confidence_drift"
+def test_an_open_retrain_blocks_and_a_parked_one_is_superseded() -> None:
+    """An open request of the same or a stronger type blocks; a parked one gives way."""
+    open_ = Context(model=MODEL, open=(OpenRequest(request_id="r1", action="pipeline_rerun",
+                                                   rule="change_point"),))  # fmt: skip
+    blocked = evaluate(diag(), alarmed(5), open_, IDENT, CFG, now=0.0)
+    assert blocked.fired is None
+    assert "is still open" in blocked.blocked["change_point"]
+    parked = open_.model_copy(update={"open": (open_.open[0].model_copy(update={"parked": True}),)})
+    fired = evaluate(diag(), alarmed(5), parked, IDENT, CFG, now=0.0).fired
+    assert fired is not None
+    assert fired.supersedes == "r1"
+    refresh = Context(model=MODEL, open=(OpenRequest(request_id="r2", action="learning_loop",
+                                                     rule=REFRESH),))  # fmt: skip
+    assert evaluate(diag(), alarmed(5), refresh, IDENT, CFG, now=0.0).fired is not None
 
 
-def test_start_cooldown_records_rule_draw_and_time() -> None:
-    """Firing starts the cooldown at this draw and instant, with the rule's priority."""
-    verdict = evaluate(diag(consecutive_misses=5), STATE, CFG, now=42.0)
-    assert verdict.fired is not None
-    state = start_cooldown(STATE, verdict.fired, 42.0)
-    assert state.cooldown == Cooldown(
-        rule="consecutive_misses", priority=4, draw_index=100, at=42.0
+def test_no_signal_holds_retrains_until_the_back_off_runs_out() -> None:
+    """In no signal the change and bootstrap rules wait; the retry fires once it is due."""
+    waiting = Context(model=MODEL, no_signal=NoSignal(since_index=80, next_index=130))
+    held = evaluate(diag(), alarmed(5), waiting, IDENT, CFG, now=0.0)
+    assert held.fired is None
+    assert "no signal since draw 80" in held.blocked["change_point"]
+    due = waiting.model_copy(update={"no_signal": NoSignal(since_index=80, next_index=100)})
+    fired = evaluate(diag(), alarmed(5), due, IDENT, CFG, now=0.0).fired
+    assert fired is not None
+    assert fired.rule is RuleName.NO_SIGNAL_RETRY
+    off = waiting.model_copy(update={"no_signal": NoSignal(since_index=80, next_index=None)})
+    assert evaluate(diag(), alarmed(5), off, IDENT, CFG, now=0.0).fired is None
+
+
+def test_the_daily_gpu_budget_holds_automatic_retrains() -> None:
+    """Past the budget nothing automatic is filed, and the reason says how much was spent."""
+    spent = Context(model=MODEL, gpu_seconds=CFG.gpu_budget_s_per_day)
+    result = evaluate(diag(), alarmed(5), spent, IDENT, CFG, now=0.0)
+    assert result.fired is None
+    assert "daily GPU budget spent" in result.blocked["change_point"]
+
+
+def test_bootstrap_fires_once_the_history_identifies_and_only_without_a_model() -> None:
+    """No model: n_draws at 4 draws (not 3); with a model it stays quiet."""
+    fresh = TrackerState(draw_index=3)
+    assert evaluate(diag(scored=0), fresh, Context(), IDENT, CFG, now=0.0).fired is None
+    four = TrackerState(draw_index=4)
+    fired = evaluate(diag(scored=0), four, Context(), IDENT, CFG, now=0.0).fired
+    assert fired is not None
+    assert (fired.rule, fired.action, fired.history_start_index) == (
+        RuleName.N_DRAWS,
+        "pipeline_rerun",
+        None,
     )
-    again = evaluate(diag(consecutive_misses=6), state, CFG, now=43.0)
-    assert again.fired is None
-    assert "consecutive_misses" in again.blocked
+    assert evaluate(diag(scored=0), four, Context(model=MODEL), IDENT, CFG, now=0.0).fired is None
 
 
-def test_n_draws_before_any_pool_asks_for_the_full_pipeline() -> None:
-    """With no pool ever scored there is no model to predict from: run steps 1-6."""
-    fresh = TrackerState(draw_index=10)
-    verdict = evaluate(diag(draws_since_pool=10, scored=0), fresh, CFG, now=0.0)
-    assert verdict.fired is not None
-    assert verdict.fired.action == "full_pipeline"
-
-
-def test_n_draws_stays_quiet_once_a_model_exists() -> None:
-    """With a model known, pool-less draws are the refresh track's job, not a rule's."""
-    modelled = STATE.model_copy(update={"model_id": "m1"})
-    assert conditions(diag(draws_since_pool=10), modelled, CFG) == []
-
-
-REFRESH_CFG = TriggerConfig(retrain_after_n_draws=3)
-MODELLED = TrackerState(draw_index=50, model_id="m1", pool_index=47, ever_scored=True)
-COOLDOWN = Cooldown(rule="regime_shift", priority=6, draw_index=50, at=0.0)
+def test_confidence_drift_needs_the_binomial_test_too() -> None:
+    """Overconfidence alone is not enough: the hits must be significantly below the claim."""
+    state = TrackerState(draw_index=100, model_id="m1")
+    few = diag(scored=20, hits=14, hit_rate=0.7, mean_confidence=0.95, overconfidence=0.25)
+    drift = evaluate(few, state, Context(model=MODEL), IDENT, CFG, now=0.0).fired
+    assert drift is not None
+    assert drift.rule is RuleName.CONFIDENCE_DRIFT
+    noisy = diag(scored=4, hits=3, hit_rate=0.75, mean_confidence=0.99, overconfidence=0.24,
+                 window=4)  # fmt: skip
+    assert evaluate(noisy, state, Context(model=MODEL), IDENT, CFG, now=0.0).fired is None
 
 
 @pytest.mark.parametrize(
-    ("over", "due", "reason"),
+    ("draws", "seconds", "cooldown_s", "blocked"),
     [
-        ({}, True, "no pool for the next draw; the newest is 3 draws old"),
-        ({"pool_index": 48}, False, "the newest pool is 2 of 3 draws old"),
-        ({"pool_index": 50}, False, "a pool for the next draw is registered"),
-        ({"pool_index": None}, True, "the newest is 50 draws old"),
-        ({"model_id": None}, False, "no model yet"),
-        ({"refresh_open": True}, False, "a refresh is still open"),
-        ({"open_actions": ("learning_loop",)}, False, "a learning_loop request is still open"),
-        ({"open_actions": ("full_pipeline",)}, False, "a full_pipeline request is still open"),
-        # selfplay makes no pool: it does not hold the refresh back.
-        ({"open_actions": ("selfplay_retrain",)}, True, "the newest is 3 draws old"),
-        # No cooldown blocks a refresh, not even the highest rule's.
-        ({"cooldown": COOLDOWN}, True, "the newest is 3 draws old"),
+        (0, 0, 0, True),
+        (9, 1e9, 0, True),  # draws not yet passed
+        (10, 0, 0, False),  # draws are the clock
+        (10, 599, 600, True),  # an optional seconds bound on top
+        (10, 600, 600, False),
     ],
 )
-def test_refresh_verdict(over: dict[str, Any], due: bool, reason: str) -> None:
-    """A refresh is due when the newest pool is N draws old, a model exists and nothing that
-    runs step 6 is open; a cooldown plays no part."""
-    verdict = refresh_verdict(MODELLED.model_copy(update=over), REFRESH_CFG)
+def test_cooldown_counts_draws_with_an_optional_seconds_bound(
+    draws: int, seconds: float, cooldown_s: float, blocked: bool
+) -> None:
+    """Cooled rules wait `cooldown_draws` draws (and `cooldown_s` seconds when set)."""
+    cfg = TriggerConfig(cooldown_s=cooldown_s)
+    ctx = Context(cooldown=Cooldown(rule="confidence_drift", draw_index=100, at=1000.0))
+    why = cooldown_block(ctx, RuleName.CONFIDENCE_DRIFT, 100 + draws, 1000.0 + seconds, cfg)
+    assert (why is not None) is blocked
+    assert cooldown_block(ctx, RuleName.CHANGE_POINT, 100, 1000.0, cfg) is None  # not cooled
+
+
+@pytest.mark.parametrize(
+    ("ctx", "index", "due", "reason"),
+    [
+        (Context(), 10, False, "no model yet"),
+        (Context(model=MODEL, pool_index=10), 10, False, "a pool for the next draw"),
+        (Context(model=MODEL, pool_index=9), 10, True, "no pool for the next draw"),
+        (
+            Context(model=MODEL, pool_index=9, open=(OpenRequest(
+                request_id="r", action="learning_loop", rule=REFRESH),)),
+            10, False, "is open: it makes the next pool",
+        ),
+        (
+            Context(model=MODEL, pool_index=9, open=(OpenRequest(
+                request_id="r", action="pipeline_rerun", rule="change_point", parked=True),)),
+            10, True, "no pool for the next draw",
+        ),
+        (
+            Context(model=MODEL, pool_index=9, open=(OpenRequest(
+                request_id="r", action="selfplay_retrain", rule="confidence_drift"),)),
+            10, True, "no pool for the next draw",
+        ),
+    ],
+)  # fmt: skip
+def test_refresh_verdict(ctx: Context, index: int, due: bool, reason: str) -> None:
+    """A pool for every draw: due unless one is registered or an unparked step-6 run is open."""
+    model = None if ctx.model is None else ctx.model.model_id
+    verdict = refresh_verdict(TrackerState(draw_index=index, model_id=model), ctx, CFG)
     assert verdict.due is due
     assert reason in verdict.reason
-    assert verdict.evidence["rule"] == "n_draws"
-    assert verdict.evidence["track"] == "refresh"
 
 
-def test_a_refresh_starts_no_cooldown_and_a_fired_rule_does_not_stop_it() -> None:
-    """The rule fired on the draw starts its cooldown; the refresh is due all the same and
-    leaves the cooldown as the rule set it."""
-    state = MODELLED.model_copy(update={"draw_index": 100, "pool_index": 99})
-    verdict = evaluate(diag(consecutive_misses=5), state, CFG, now=1.0)
-    assert verdict.fired is not None
-    cooled = start_cooldown(state, verdict.fired, 1.0)
-    refresh = refresh_verdict(cooled, TriggerConfig(retrain_after_n_draws=1))
-    assert refresh.due
-    after = refresh_filed(cooled)
-    assert after.cooldown == cooled.cooldown
-    assert not refresh_verdict(after, TriggerConfig(retrain_after_n_draws=1)).due
+def test_threshold_follows_from_arl0() -> None:
+    """The evidence carries ln(ARL0) as the threshold."""
+    fired = evaluate(diag(), alarmed(5), Context(model=MODEL), IDENT, CFG, now=0.0).fired
+    assert fired is not None
+    assert fired.evidence["threshold"] == math.log(CFG.arl0)
