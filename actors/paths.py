@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pathlib import Path
 
-SPOOL_STATES = ("tmp", "new", "cur", "done", "failed", "rejected")
+SPOOL_STATES = ("tmp", "new", "cur", "held", "done", "failed", "rejected")
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class StatePaths:
         return self.root / "watcher_requests"
 
     def spool_dir(self, state: str) -> Path:
-        """One of the spool's folders: tmp, new, cur, done, failed, rejected."""
+        """One of the spool's folders: tmp, new, cur, held, done, failed, rejected."""
         if state not in SPOOL_STATES:
             msg = f"unknown spool state {state!r}; known: {', '.join(SPOOL_STATES)}"
             raise ValueError(msg)

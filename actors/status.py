@@ -113,7 +113,18 @@ def collect(settings: Settings) -> dict[str, Any]:
         if halt is None
         else {**halt.model_dump(mode="json"), "resume": resume_command(paths.root)},
         "store": _store(paths),
+        "pending": _pending(settings, paths),
     }
+
+
+def _pending(settings: Settings, paths: StatePaths) -> list[dict[str, Any]]:
+    from actors.pending import pending_items  # the read-model also used by `pending`
+    from actors.store import StoreError
+
+    try:
+        return [item.model_dump(mode="json") for item in pending_items(settings, paths)]
+    except StoreError as exc:
+        return [{"kind": "error", "item_id": "-", "summary": str(exc), "commands": []}]
 
 
 def render(status: dict[str, Any]) -> str:
@@ -181,9 +192,14 @@ def render(status: dict[str, Any]) -> str:
         ]
         lines.append(f"leases     {store['leases_total']} in all, {len(store['leases_out'])} out")
         lines += [
-            f"  request  {r['request_id'][:12]} {r['type']} {r['status']}: {r['reason'][:60]}"
+            f"  request  {r['request_id'][:12]} {r['type']} {r['status']}: {r['reason']}"
             for r in store["last_requests"]
         ]
+    pending = status.get("pending", [])
+    lines.append(f"pending    {len(pending) or 'nothing awaits a person'}")
+    for item in pending:
+        lines.append(f"  {item['kind']:<9}{item['item_id'][:12]} {item['summary']}")
+        lines.extend(f"    run: {c}" for c in item.get("commands", []))
     return "\n".join(lines)
 
 

@@ -10,7 +10,6 @@ halts the watcher, records the evidence, runs the notification command, and says
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,13 +20,13 @@ import watchfiles
 
 from actors.runtime import Actor, handles
 from actors.services import GPU, TRIGGER
-from actors.watcher import spool
+from actors.watcher import outcomes, spool
 from actors.watcher.execution import Execution, Outcome
 from actors.watcher.halt import HaltState, read_halt, resume_command, write_halt
 from messages.base import new_id
 from messages.dispatch import CancelJobs
 from messages.errors import ActorError
-from messages.requests import ProcessSpool, RequestFiled, RequestFinished
+from messages.requests import ProcessSpool, RequestFiled, RequestFinished, SupersedeRequest
 
 if TYPE_CHECKING:
     import sqlite3
@@ -113,13 +112,7 @@ class WatcherActor(Actor):
                 self.log.warning("spool.recovered_claim", request_id=request_id)
 
     async def _outcome(self, request_id: str) -> str | None:
-        def query(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute(
-                "SELECT status FROM request_outcomes WHERE request_id = ?", (request_id,)
-            ).fetchone()
-            return None if row is None else str(row[0])
-
-        return await self.services.store.run(query)
+        return await self.services.store.run(lambda conn: outcomes.status_of(conn, request_id))
 
     async def _started(self, request_id: str) -> bool:
         def query(conn: sqlite3.Connection) -> bool:
@@ -266,35 +259,23 @@ class WatcherActor(Actor):
         reason: str,
         detail: dict[str, Any],
     ) -> None:
-        now = datetime.now(UTC).isoformat()
-
         def record(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO request_outcomes (request_id, request_type, status, correlation_id,"
-                " reason, detail, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (request_id) DO NOTHING",
-                (
-                    request_id,
-                    request_type,
-                    status,
-                    cid,
-                    reason,
-                    json.dumps(detail, default=str),
-                    now,
-                ),
+            fresh = outcomes.record(
+                conn,
+                request_id=request_id,
+                request_type=request_type,
+                status=status,
+                correlation_id=cid,
+                reason=reason,
+                detail=detail,
             )
-            if status == "failed":
-                conn.execute(
-                    "INSERT INTO incidents (incident_id, opened_at, severity, source, summary,"
-                    " correlation_id) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        new_id(),
-                        now,
-                        "medium",
-                        f"request {request_id}",
-                        f"{request_type} failed: {reason}",
-                        cid,
-                    ),
+            if fresh and status == "failed":
+                outcomes.open_incident(
+                    conn,
+                    severity="medium",
+                    source=f"request {request_id}",
+                    summary=f"{request_type} failed: {reason}",
+                    correlation_id=cid,
                 )
 
         await self.services.store.transaction(record)
@@ -311,78 +292,113 @@ class WatcherActor(Actor):
         )
         await self._audit(rid, cid, status, "running", status, reason=outcome.reason)
         self.log.info("request.finished", request_id=rid, status=status, reason=outcome.reason)
+        await self._tell_trigger(request, outcome)
+
+    async def _tell_trigger(self, request: Request, outcome: Outcome) -> None:
+        """Chapter 13 hears how its request ended (or that a person now holds it)."""
         await self.system.ref(TRIGGER).tell(
             RequestFinished(
-                correlation_id=cid,
+                correlation_id=request.correlation_id,
                 sender=self.name,
-                request_id=rid,
+                request_id=request.request_id,
                 request_type=request.request_type,
-                status=status,
+                status=outcome.status,
+                units=outcome.units,
+                gpu_seconds=outcome.gpu_seconds,
+                history_from=request.history_from,
+                reason=outcome.reason[:2000],
             )
         )
 
     async def _pause(self, path: Path, request: Request, outcome: Outcome) -> None:
-        """Halted or escalated: back to `new/` with its progress kept, waiting for `resume`."""
+        """Halted: back to `new/`, waiting for `resume`. Escalated: parked in `held/` with a
+        person (or, with `on_escalation = "halt"`, back to `new/` with the watcher halted)."""
         rid, cid = request.request_id, request.correlation_id
+        parked = outcome.status == "escalated" and self.config.on_escalation == "park"
         if outcome.status == "escalated":
-            await self._escalate(request, outcome)
-        await anyio.to_thread.run_sync(spool.requeue, self.paths, path)
+            await self._escalate(request, outcome, parked=parked)
+        if parked:
+            await anyio.to_thread.run_sync(spool.park, self.paths, path)
+        else:
+            await anyio.to_thread.run_sync(spool.requeue, self.paths, path)
+        resume = resume_command(self.paths.root, rid if parked else None)
         await self._audit(
             rid,
             cid,
             outcome.status,
             "running",
-            outcome.status,
+            "parked" if parked else outcome.status,
             reason=outcome.reason,
             unit=outcome.unit,
-            resume=resume_command(self.paths.root),
+            resume=resume,
         )
         self.log.warning(
             "request.paused",
             request_id=rid,
-            status=outcome.status,
+            status="parked" if parked else outcome.status,
             reason=outcome.reason,
-            resume=resume_command(self.paths.root),
+            resume=resume,
         )
+        if outcome.status == "escalated":
+            await self._tell_trigger(request, outcome)
 
-    async def _escalate(self, request: Request, outcome: Outcome) -> None:
-        """Halt, record the evidence, tell a person (if configured), say how to resume."""
-        state = HaltState(
-            reason=outcome.reason,
-            halted_at=datetime.now(UTC),
-            by="escalation",
-            request_id=request.request_id,
-        )
-        await anyio.to_thread.run_sync(write_halt, self.halt_file, state)
-        now = datetime.now(UTC).isoformat()
+    async def _escalate(self, request: Request, outcome: Outcome, *, parked: bool) -> None:
+        """Record the evidence, tell a person (if configured), say how to resume; halt the
+        watcher only with `on_escalation = "halt"` (the operator's choice)."""
+        rid = request.request_id
+        if not parked:
+            state = HaltState(
+                reason=outcome.reason, halted_at=datetime.now(UTC), by="escalation", request_id=rid
+            )
+            await anyio.to_thread.run_sync(write_halt, self.halt_file, state)
 
         def record(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO incidents (incident_id, opened_at, severity, source, summary,"
-                " correlation_id) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    new_id(),
-                    now,
-                    "high",
-                    f"request {request.request_id}",
-                    f"escalated: {outcome.reason}",
-                    request.correlation_id,
-                ),
+            outcomes.open_incident(
+                conn,
+                severity="high",
+                source=f"request {rid}",
+                summary=f"escalated: {outcome.reason}",
+                correlation_id=request.correlation_id,
             )
 
-        await self.services.store.run(record)
+        await self.services.store.transaction(record)
+        resume = resume_command(self.paths.root, rid if parked else None)
         await self.services.audit(
             actor=self.name,
             entity="request",
-            entity_id=request.request_id,
+            entity_id=rid,
             event="escalation",
             correlation_id=request.correlation_id,
-            to_state="halted",
+            to_state="parked" if parked else "halted",
             reason=outcome.reason,
             evidence=outcome.evidence or {},
-            resume=resume_command(self.paths.root),
+            resume=resume,
         )
         await self._notify(request, outcome)
+
+    @handles(SupersedeRequest)
+    async def on_supersede(self, msg: SupersedeRequest) -> None:
+        """A parked request gave way to a newer one of its kind: it ends, `superseded`."""
+        found = await anyio.to_thread.run_sync(spool.find, self.paths, msg.request_id)
+        if found is None or found[0] not in {"held", "new"}:
+            self.log.info("request.supersede_ignored", request_id=msg.request_id,
+                          where=None if found is None else found[0])  # fmt: skip
+            return
+        rid = msg.request_id
+        reason = {"request_id": rid, "rule": "superseded", "detail": f"superseded by {msg.by}"}
+        try:
+            request_type: str = spool.parse(found[1]).request_type
+        except spool.SpoolError:
+            request_type = "unknown"
+        await self._record_outcome(
+            rid, request_type, "superseded", msg.correlation_id, f"superseded by {msg.by}", reason
+        )
+        await self.services.store.transaction(
+            lambda conn: outcomes.resolve_incidents(conn, f"request {rid}")
+        )
+        await anyio.to_thread.run_sync(spool.finish, self.paths, found[1], "rejected", reason)
+        await self._audit(rid, msg.correlation_id, "superseded", found[0], "superseded", by=msg.by)
+        self.log.info("request.superseded", request_id=rid, by=msg.by)
 
     async def _notify(self, request: Request, outcome: Outcome) -> None:
         argv = self.config.notify_command

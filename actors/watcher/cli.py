@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from actors.audit import AuditLog, AuditRecord
 from actors.cliutil import EXIT_OK, EXIT_USAGE
 from actors.paths import StatePaths
 from actors.watcher import spool
 from actors.watcher.halt import HaltState, clear_halt, read_halt, resume_command, write_halt
+from messages.base import new_id
 from messages.enums import LearningLoopScope
 from messages.requests import REQUEST_ADAPTER
 
@@ -46,7 +48,13 @@ def register(sub: Any) -> None:
     halt.add_argument("--now", action="store_true", help="also cancel the running job")
     halt.set_defaults(handler=run_halt)
 
-    resume = sub.add_parser("resume", help="switch the kill switch off: go on where it stopped")
+    resume = sub.add_parser(
+        "resume",
+        help="switch the kill switch off, or (with ID) let a parked request go on where it stopped",
+    )
+    resume.add_argument(
+        "resume_id", nargs="?", metavar="ID", help="a request parked by an escalation (pending)"
+    )
     resume.set_defaults(handler=run_resume)
 
 
@@ -102,18 +110,53 @@ def run_halt(args: argparse.Namespace, settings: Settings) -> int:
     path = paths.root / settings.watcher.halt_file
     state = HaltState(reason=args.reason, halted_at=datetime.now(UTC), by="cli", now=args.now)
     write_halt(path, state)
+    _audit_control(paths, "halted", "halt", by="cli", reason=args.reason, now=args.now)
     what = "halted; the running job is being cancelled" if args.now else "halted"
     sys.stdout.write(f"{what} ({args.reason}); resume with: {resume_command(paths.root)}\n")
     return EXIT_OK
 
 
 def run_resume(args: argparse.Namespace, settings: Settings) -> int:
-    """Remove the halt file; a running daemon picks the spool up again within a second."""
-    path = StatePaths(settings.state_dir).root / settings.watcher.halt_file
+    """Remove the halt file, or put a parked request back into `new/`; a running daemon picks
+    the spool up again within a second and continues the request where it stopped."""
+    paths = StatePaths(settings.state_dir)
+    path = paths.root / settings.watcher.halt_file
+    request_id = getattr(args, "resume_id", None)
+    if request_id:
+        moved = spool.unpark(paths, request_id)
+        if moved is None:
+            sys.stderr.write(
+                f"watcher: request {request_id!r} is not parked (see: python -m actors.system "
+                f"--state-dir {paths.root} pending)\n"
+            )
+            return EXIT_USAGE
+        _audit_control(paths, "resumed", request_id, by="cli")
+        sys.stdout.write(f"resumed {request_id}: back in the spool, it goes on where it stopped\n")
+        return EXIT_OK
     was = read_halt(path)
     if was is None:
         sys.stdout.write("not halted\n")
         return EXIT_OK
     clear_halt(path)
+    _audit_control(paths, "resumed", "halt", by="cli", was=was.reason)
     sys.stdout.write(f"resumed (was halted by {was.by}: {was.reason})\n")
     return EXIT_OK
+
+
+def _audit_control(paths: StatePaths, event: str, entity_id: str, **detail: Any) -> None:
+    """One audit record of a person's halt or resume (`system / halted|resumed`)."""
+    log = AuditLog(paths.audit)
+    try:
+        log.append_sync(
+            AuditRecord(
+                actor="cli",
+                entity="system",
+                entity_id=entity_id,
+                event=event,
+                correlation_id=new_id(),
+                to_state="halted" if event == "halted" else "running",
+                detail=detail,
+            )
+        )
+    finally:
+        log.close()

@@ -7,7 +7,7 @@ look). A halted or escalated request keeps its progress, so `resume` continues i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,7 +17,14 @@ from pydantic import ValidationError
 from actors.services import BUNDLE, GPU, LLM, TRIGGER
 from actors.watcher import progress as progress_store
 from actors.watcher.halt import read_halt
-from actors.watcher.rules import Limits, as_step_decision, judge, prevalidation_metrics
+from actors.watcher.rules import (
+    Limits,
+    as_step_decision,
+    judge,
+    next_attempt,
+    prevalidation_metrics,
+    transient,
+)
 from bundle_factory import CHAPTER_13_ID, SELFPLAY_ID
 from messages.artifacts import SelfplayResult
 from messages.base import new_id
@@ -63,6 +70,10 @@ class Outcome:
     unit: str | None = None
     """The unit it stopped at, for halted / escalated / failed."""
     evidence: dict[str, Any] | None = None
+    units: tuple[str, ...] = ()
+    """The units that ran to a verdict in this run, in order."""
+    gpu_seconds: float = 0.0
+    """Wall seconds of the run's GPU jobs (those that took the lease)."""
 
 
 class Execution:
@@ -88,6 +99,8 @@ class Execution:
         self.run_id = new_id()
         self.history_from = request.history_from
         """Where the jobs' history starts (the regime Chapter 13 trains on)."""
+        self.done: list[str] = []
+        self.gpu_seconds = 0.0
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -122,6 +135,12 @@ class Execution:
             return progress_store.load(conn, rid)
 
         saved = await self.services.store.run(load)
+        if self.request.source != "trigger" and self.history_from is None:
+            # A person's or a tool's request runs on the regime of the model in force, so its
+            # survivors' anchors and the model's agree (Chapter 13's requests say it themselves).
+            from actors.trigger.ledger import current_regime  # the trigger owns the regimes
+
+            self.history_from = await self.services.store.run(current_regime)
         start = 0
         if saved is not None:
             self.run_id, start = saved.run_id, saved.next_unit
@@ -143,7 +162,8 @@ class Execution:
                 to_state="running",
                 run_id=self.run_id,
             )
-            if self.request.source == "trigger":
+            if self.request.source == "trigger" and self.request.evidence.get("track") != "refresh":
+                # A refresh changes nothing (step 6 on the model in force): nothing to judge.
                 verdict = await self._prevalidate()
                 if verdict is not None:
                     return verdict
@@ -158,15 +178,22 @@ class Execution:
             if outcome is not None:
                 keep = index if outcome.status in {"halted", "escalated"} else len(units)
                 await self._save(keep, outcome.status, outcome.reason)
-                return outcome
+                return self._stamp(outcome)
+            self.done.append(unit)
             await self._save(index + 1, "running")
-        return Outcome("completed", "all steps passed")
+        return self._stamp(Outcome("completed", "all steps passed"))
+
+    def _stamp(self, outcome: Outcome) -> Outcome:
+        """The outcome with what ran: units and GPU seconds (Chapter 13's budget reads them)."""
+        return replace(outcome, units=tuple(self.done), gpu_seconds=self.gpu_seconds)
 
     async def _run_unit(self, unit: str, run_retries: int) -> tuple[Outcome | None, int]:
         params = unit_params(self.request, unit)
         step_retries = 0
         while True:
             finished = await self._dispatch(unit, params)
+            if finished.lease_id is not None:
+                self.gpu_seconds += finished.duration_s
             if finished.status == "cancelled" and await self._halted():
                 return Outcome("halted", f"step {unit} cancelled by halt --now", unit), run_retries
             if finished.status != "completed":
@@ -174,6 +201,16 @@ class Execution:
                 said = [line for line in finished.stderr_tail.splitlines() if line.strip()]
                 if said:
                     why = f"{why.strip()}; it said: {said[-1][:300]}"
+                if (
+                    transient(finished)
+                    and step_retries < self.limits.max_retries_per_step
+                    and (run_retries < self.limits.max_retries_per_run)
+                ):
+                    # A crash or a timeout may not happen again: the same inputs, once more.
+                    step_retries += 1
+                    run_retries += 1
+                    await self._record_retry(unit, step_retries, why, params)
+                    continue
                 return Outcome("failed", why.strip(), unit), run_retries
             decision = await self._evaluate(unit, finished)
             if unit == "selfplay":
@@ -185,21 +222,51 @@ class Execution:
                 run_retries=run_retries,
                 limits=self.limits,
             )
+            widened: dict[str, str | int | float | bool] | None = None
+            if verdict.action == "retry":
+                # A deterministic job rerun on identical inputs gives the identical result: a
+                # retry must change them (the advisor's parameters, else the job's widening).
+                widened = next_attempt(
+                    finished.job, params, as_step_decision(decision.answer).suggested_params,
+                    step_retries + 1,
+                )  # fmt: skip
+                if widened is None:
+                    verdict = replace(
+                        verdict,
+                        action="escalate",
+                        reason=f"{verdict.reason}; a rerun with the same inputs cannot change "
+                        f"the result of {finished.job}, and it has no widening",
+                    )
             await self._record_step(unit, step_retries, verdict.action, decision, verdict.reason)
             if verdict.action == "proceed":
                 return None, run_retries
-            if verdict.action == "escalate":
+            if verdict.action == "escalate" or widened is None:
                 evidence = {
                     "step": unit,
                     "answer": decision.answer.model_dump(mode="json"),
                     "source": decision.source,
                     "metrics": flat_metrics(finished.result),
+                    "params": params,
                 }
                 reason = f"step {unit}: {verdict.reason}"
                 return Outcome("escalated", reason, unit, evidence), run_retries
             step_retries += 1
             run_retries += 1
-            params = {**params, **as_step_decision(decision.answer).suggested_params}
+            params = widened
+
+    async def _record_retry(
+        self, unit: str, attempt: int, why: str, params: dict[str, str | int | float | bool]
+    ) -> None:
+        await self._audit(
+            "step",
+            f"{self.run_id}:{unit}",
+            "retry",
+            from_state="failed",
+            to_state="dispatched",
+            attempt=attempt,
+            reason=f"transient failure, same inputs once more: {why}"[:1000],
+            params=params,
+        )
 
     async def _dispatch(
         self, unit: str, params: dict[str, str | int | float | bool]

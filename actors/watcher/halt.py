@@ -68,6 +68,7 @@ def clear_halt(path: Path) -> HaltState | None:
     return state
 
 
-def resume_command(state_dir: Path) -> str:
-    """The exact command that resumes this watcher."""
-    return f"python -m actors.system --state-dir {state_dir} resume"
+def resume_command(state_dir: Path, request_id: str | None = None) -> str:
+    """The exact command that resumes this watcher (or one request parked with a person)."""
+    tail = f" {request_id}" if request_id else ""
+    return f"python -m actors.system --state-dir {state_dir} resume{tail}"

@@ -9,7 +9,7 @@ else retries. There is no default that proceeds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from messages.decisions import (
     DecisionModel,
@@ -19,7 +19,13 @@ from messages.decisions import (
     StepDecision,
     SurvivorCount,
 )
+from messages.enums import RULE_FLAGS
 from messages.metrics import flat_metrics
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from messages.dispatch import JobFinished
 
 Action = Literal["proceed", "retry", "escalate"]
 
@@ -90,15 +96,74 @@ def as_step_decision(answer: DecisionModel) -> StepDecision:
     )
 
 
-# Chapter 13's trigger rules, as the diagnostic flags the advisor reads.
-_RULE_FLAGS = {"n_draws": "scheduled_retrain", "llm_proposed": "scheduled_retrain"}
-
-
 def prevalidation_metrics(evidence: dict[str, object]) -> dict[str, str | int | float | bool]:
     """What the pre-validation advisor reads: the evidence's figures plus its rule as a flag."""
     metrics = flat_metrics(evidence)
     rule = evidence.get("rule")
     if isinstance(rule, str) and rule:
-        flag = _RULE_FLAGS.get(rule, rule)
-        metrics.setdefault(flag, True)
+        flag = RULE_FLAGS.get(rule)
+        metrics.setdefault(rule if flag is None else flag.value, True)
     return metrics
+
+
+TRANSIENT_STATUSES = frozenset({"failed", "timed_out"})
+"""Job ends that may not happen again with the same inputs: a crash, a kill, a timeout."""
+BAD_INPUT_EXIT = 2
+"""The jobs' exit code for bad input (docs/pipeline.md): the same inputs fail the same way."""
+
+
+def transient(finished: JobFinished) -> bool:
+    """A failure worth one more try with the same inputs (not bad input, not a bad result)."""
+    return finished.status in TRANSIENT_STATUSES and finished.exit_code != BAD_INPUT_EXIT
+
+
+Params = dict[str, str | int | float | bool]
+
+
+def widen_sieve(params: Params, attempt: int) -> Params | None:
+    """The sieve's widening for retry `attempt` (1, 2, ...): the next, doubled block of seeds.
+
+    Attempt 1 searches [end, end + 2 * width), attempt 2 the next 4 * width, ... where
+    [start, end) is what the previous attempt searched (the job's defaults at first) — new
+    seeds every time, never the same search twice; anchors double too (up to 4096), so a
+    source that changed further back than the recent draws can still be found. None when the
+    seed space (2^48) is exhausted.
+    """
+    from pipeline.params import SieveParams
+
+    defaults = SieveParams()
+    start = int(params.get("seed_start", defaults.seed_start))
+    end = int(params.get("seed_end", defaults.seed_end))
+    width = max(1, end - start)
+    top = 1 << 48
+    if end >= top:
+        return None
+    anchors = int(params.get("max_anchors", defaults.max_anchors))
+    return {
+        **params,
+        "seed_start": end,
+        "seed_end": min(top, end + 2 * width),
+        "max_anchors": min(4096, anchors * 2),
+    }
+
+
+WIDENINGS = {"sieve": widen_sieve}
+"""Jobs with a documented widening of their inputs for a retry (docs/chapter13.md)."""
+
+
+def next_attempt(
+    job: str, params: Params, suggested: Mapping[str, object], attempt: int
+) -> Params | None:
+    """The parameters of the next attempt after a poor result, or None: escalate at once.
+
+    The advisor's suggested parameters when they change something; else the job's widening;
+    a deterministic job with neither would only repeat its result.
+    """
+    merged: Params = {
+        **params,
+        **{k: v for k, v in suggested.items() if isinstance(v, str | int | float | bool)},
+    }
+    if merged != params:
+        return merged
+    widen = WIDENINGS.get(job)
+    return None if widen is None else widen(params, attempt)

@@ -35,7 +35,7 @@ class SpoolError(InputError):
 
 def find(paths: StatePaths, request_id: str) -> tuple[str, Path] | None:
     """Where a request id's file is, as (state, path), or None."""
-    for state in ("new", "cur", "done", "failed", "rejected"):
+    for state in ("new", "cur", "held", "done", "failed", "rejected"):
         candidate = paths.spool_dir(state) / f"{request_id}{SUFFIX}"
         if candidate.exists():
             return state, candidate
@@ -139,6 +139,34 @@ def requeue(paths: StatePaths, path: Path) -> Path:
     """Put a stranded claim back into `new/` so it is processed again."""
     target = paths.spool_dir("new") / path.name
     path.rename(target)
+    fsync_dir(target.parent)
+    return target
+
+
+def park(paths: StatePaths, path: Path) -> Path:
+    """An escalated request waits for a person in `held/` (the watcher takes nothing from it)."""
+    target = paths.spool_dir("held") / path.name
+    path.rename(target)
+    fsync_dir(target.parent)
+    return target
+
+
+def held(paths: StatePaths) -> list[Path]:
+    """Requests parked with a person, oldest first."""
+    folder = paths.spool_dir("held")
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if p.suffix == SUFFIX and not p.name.startswith(".")]
+    return sorted(found, key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+
+def unpark(paths: StatePaths, request_id: str) -> Path | None:
+    """Put a parked request back into `new/` (a person's `resume`); None when not parked."""
+    source = paths.spool_dir("held") / f"{request_id}{SUFFIX}"
+    if not source.exists():
+        return None
+    target = paths.spool_dir("new") / source.name
+    source.rename(target)
     fsync_dir(target.parent)
     return target
 

@@ -1,12 +1,14 @@
 """D5, the loop closed end to end with no human: a planted seed, a seed switch, a recovery.
 
-The daemon runs as a subprocess with the real reference pipeline. Draws arrive one file at a
+The daemon runs as a subprocess with the real reference pipeline, on the embedded defaults
+(no config file: what a new user runs). Draws arrive one file at a
 time, each as soon as the loop has registered a pool for it — the regime the loop is built for
 (draws hours apart, jobs seconds long) compressed, with no fixed sleeps: the test polls files
 and the store with a deadline. The history arrives, the first full pipeline runs, a selfplay
 candidate is emitted and shadow-evaluated on real draws, predictions hit; after the switch the
-stale model misses, Chapter 13 fires within the window, files the full pipeline, WATCHER runs
-it under the VRAM lease, and the predictions hit again.
+stale model misses, Chapter 13's change detector alarms, the full pipeline is filed on the
+post-change draws once they identify the new seed, WATCHER runs it under the VRAM lease, and
+the predictions hit again.
 """
 
 from __future__ import annotations
@@ -31,22 +33,12 @@ if TYPE_CHECKING:
 HISTORY = 40
 SWITCH = 50
 """The draw index where the planted seed (4242) gives way to another (777)."""
-WINDOW = 10
-TOTAL = SWITCH + WINDOW + 6
-"""A window of misses after the switch, then room for the recovery to show in the hits."""
+RECOVERY = 10
+"""The recovery target: the first hit again at most this many draws after the switch."""
+TOTAL = SWITCH + RECOVERY + 6
+"""Room for the recovery to show in the hits."""
 DEADLINE_S = 60.0
 """Per wait; a full pipeline takes ~4 s on 2 busy cores, so only a stuck loop reaches this."""
-
-CONFIG = f"""
-[trigger]
-retrain_after_n_draws = 1
-window = {WINDOW}
-cooldown_draws = 2
-cooldown_s = 0
-
-[policies]
-shadow_draws = 3
-"""
 
 
 def records() -> list[dict[str, Any]]:
@@ -73,16 +65,16 @@ def fresh_pool_after(state_dir: Path, draw_id: str) -> bool:
     return bool(query(state_dir, sql, draw_id))
 
 
-def start_daemon(state_dir: Path, config: Path) -> subprocess.Popen[bytes]:
-    """`python -m actors.system --state-dir D --config C`, output to D/daemon.out."""
+def start_daemon(state_dir: Path, config: Path | None = None) -> subprocess.Popen[bytes]:
+    """`python -m actors.system --state-dir D [--config C]`, output to D/daemon.out."""
+    extra = [] if config is None else ["--config", str(config)]
     with (state_dir / "daemon.out").open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "actors.system", "--state-dir", str(state_dir),
-             "--config", str(config)],
+            [sys.executable, "-m", "actors.system", "--state-dir", str(state_dir), *extra],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        )
 
 
 def stop(daemon: subprocess.Popen[bytes]) -> int:
@@ -200,12 +192,11 @@ def hits(state_dir: Path, first: int, last: int) -> list[int | None]:
 
 
 def test_d5_seed_switch_is_caught_and_recovered_with_no_human(tmp_path: Path) -> None:
-    """D5 with the heuristic advisor: predictions hit, the switch is caught within the window,
-    the full pipeline is filed and run under the lease, and predictions hit again."""
-    config = tmp_path / "watcher.toml"
-    config.write_text(CONFIG)
+    """D5 on the embedded defaults with the heuristic advisor: predictions hit, the switch is
+    detected, the full pipeline is filed on the post-change draws and run under the lease,
+    and predictions hit again within RECOVERY draws of the switch."""
     draws = records()
-    daemon = start_daemon(tmp_path, config)
+    daemon = start_daemon(tmp_path)
     try:
         wait_for(lambda: (tmp_path / "inbox").is_dir() and audit_records(tmp_path),
                  what="the daemon to start")  # fmt: skip
@@ -223,18 +214,23 @@ def test_d5_seed_switch_is_caught_and_recovered_with_no_human(tmp_path: Path) ->
 
     # Before the switch: the first model's predictions hit.
     assert hits(tmp_path, HISTORY, SWITCH - 1) == [1] * (SWITCH - HISTORY)
-    # After it: Chapter 13 fires a collapse or a regime shift within the window, accepted with
-    # no human, and files the full pipeline.
+    # After it: the change detector alarms, and Chapter 13 files the full pipeline on the
+    # post-change draws, accepted with no human.
+    alarms = events(tmp_path, entity="decision", event="change_alarm")
+    assert alarms, explain(tmp_path)
+    assert alarms[0]["detail"]["change_point"] == f"syn-{SWITCH:06d}"
     decisions = query(
         tmp_path,
         "SELECT decision_id, draw_id, rule, outcome, status, action FROM trigger_decisions"
-        " WHERE rule IN ('hit_rate_collapse', 'regime_shift') ORDER BY created_at",
+        " WHERE rule = 'change_point' ORDER BY created_at",
     )
     assert decisions, explain(tmp_path)
     decision_id, draw_id, rule, outcome, status_, action = decisions[0]
-    assert SWITCH <= int(draw_id.rsplit("-", 1)[1]) < SWITCH + WINDOW
-    assert (rule, outcome, status_, action) == ("hit_rate_collapse", "ACCEPT", "filed",
-                                                "full_pipeline"), explain(tmp_path)  # fmt: skip
+    assert SWITCH <= int(draw_id.rsplit("-", 1)[1]) < SWITCH + RECOVERY
+    assert (rule, outcome, status_, action) == ("change_point", "ACCEPT", "filed",
+                                                "pipeline_rerun"), explain(tmp_path)  # fmt: skip
+    assert query(tmp_path, "SELECT count(*) FROM trigger_decisions WHERE status ="
+                 " 'pending_approval'") == [(0,)]  # fmt: skip
     [(request_outcome,)] = query(
         tmp_path, "SELECT outcome FROM trigger_requests WHERE request_id = ?", decision_id
     )
@@ -274,11 +270,7 @@ def test_d5_plumbing_with_the_real_model(tmp_path: Path) -> None:
     takes ~15 s on 2 cores, so one proposal and one step keep this near a minute.
     """
     config = tmp_path / "watcher.toml"
-    # One proposal for the whole history: the cooldown outlasts it.
-    config.write_text(
-        CONFIG.replace("cooldown_draws = 2", "cooldown_draws = 1000")
-        + '\n[llm]\nmodel = "gemma3-270m"\n'
-    )
+    config.write_text('[llm]\nmodel = "gemma3-270m"\n')
     draws = records()
     daemon = start_daemon(tmp_path, config)
     try:

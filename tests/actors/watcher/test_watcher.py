@@ -11,6 +11,7 @@ import pytest
 
 from actors.gpu.actor import GPUDispatchActor
 from actors.gpu.registry import NOOP_JOB, JobRegistry, JobSpec
+from actors.pending import pending_items
 from actors.services import GPU, LLM, TRIGGER, WATCHER
 from actors.testing import (
     PROCEED,
@@ -23,7 +24,7 @@ from actors.testing import (
     scripted_llm,
 )
 from actors.watcher.halt import HaltState, clear_halt, read_halt, write_halt
-from actors.watcher.spool import Request, submit
+from actors.watcher.spool import Request, submit, unpark
 from messages.decisions import (
     Chapter13Action,
     Chapter13Proposal,
@@ -74,37 +75,71 @@ def halt_path(h: Harness) -> Path:
     return h.services.paths.root / "halt"
 
 
-async def test_escalation_halts_and_resume_continues_where_it_stopped(tmp_path: Path) -> None:
-    """Step 5 escalates: the watcher halts with the evidence; resume re-runs 5, then 6."""
+async def test_escalation_parks_the_request_and_the_loop_goes_on(tmp_path: Path) -> None:
+    """Step 5 escalates: its request waits in held/ for a person, Chapter 13 hears it, the
+    watcher is not halted and runs the next request; `resume ID` re-runs 5, then 6."""
     fakes = {
-        LLM: scripted_llm([PROCEED, ESCALATE, PROCEED, PROCEED]),
+        LLM: scripted_llm([PROCEED, ESCALATE, PROCEED, PROCEED, PROCEED]),
         GPU: scripted_gpu(default=OK),
         TRIGGER: probe(),
     }
     async with open_test_system(tmp_path, fakes=fakes) as h:
         await file_and_process(h, LearningLoop(request_id="r-1"))
         assert steps_run(h) == ["3", "5"]
+        assert read_halt(halt_path(h)) is None
+        assert (tmp_path / "watcher_requests" / "held" / "r-1.json").exists()
+        parked = await h.probe(TRIGGER).expect(RequestFinished, within=10)
+        assert (parked.status, parked.units) == ("escalated", ("3",))
+        assert "step 5" in parked.reason
+        items = pending_items(h.services.settings, h.services.paths)
+        assert [(i.kind, i.item_id) for i in items] == [("parked", "r-1")]
+        assert items[0].commands[0].endswith("resume r-1")
+
+        await file_and_process(
+            h, LearningLoop(request_id="r-next", scope=LearningLoopScope.STEP_6_ONLY)
+        )
+        assert steps_run(h) == ["3", "5", "6"]  # the loop goes on beside the parked request
+
+        assert unpark(h.services.paths, "r-1") is not None  # what `resume r-1` does
+        await h.system.ref(WATCHER).tell(ProcessSpool())
+        await h.system.wait_idle()
+        finished = [m for m in h.probe(TRIGGER).of(RequestFinished) if m.request_id == "r-1"]
+        assert [m.status for m in finished] == ["escalated", "completed"]
+        assert steps_run(h) == ["3", "5", "6", "5", "6"]
+    audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    escalation = next(r for r in audit if r["event"] == "escalation")
+    assert escalation["to_state"] == "parked"
+    assert escalation["detail"]["resume"].endswith("resume r-1")
+    assert escalation["detail"]["evidence"]["answer"]["recommended_action"] == "escalate"
+    assert any(r["event"] == "resumed" for r in audit)
+
+
+async def test_escalation_halts_when_configured_and_resume_continues(tmp_path: Path) -> None:
+    """With `on_escalation = "halt"` the watcher halts with the evidence; resume goes on."""
+    fakes = {
+        LLM: scripted_llm([PROCEED, ESCALATE, PROCEED, PROCEED]),
+        GPU: scripted_gpu(default=OK),
+        TRIGGER: probe(),
+    }
+    settings = harness_settings(tmp_path, watcher={"on_escalation": "halt"})
+    async with open_test_system(tmp_path, fakes=fakes, settings=settings) as h:
+        await file_and_process(h, LearningLoop(request_id="r-1"))
+        assert steps_run(h) == ["3", "5"]
         halt = read_halt(halt_path(h))
         assert halt is not None
-        assert halt.by == "escalation"
-        assert halt.request_id == "r-1"
-        assert "step 5" in halt.reason
-        assert h.probe(TRIGGER).of(RequestFinished) == []
+        assert (halt.by, halt.request_id) == ("escalation", "r-1")
         assert (tmp_path / "watcher_requests" / "new" / "r-1.json").exists()
+        assert [i.kind for i in pending_items(h.services.settings, h.services.paths)] == ["halt"]
         await h.system.ref(WATCHER).tell(ProcessSpool())
         await h.system.wait_idle()
         assert steps_run(h) == ["3", "5"]  # halted: nothing new starts
 
         clear_halt(halt_path(h))  # what `resume` does
         await h.system.ref(WATCHER).tell(ProcessSpool())
-        finished = await h.probe(TRIGGER).expect(RequestFinished, within=10)
-        assert finished.status == "completed"
+        await h.system.wait_idle()
+        finished = h.probe(TRIGGER).of(RequestFinished)
+        assert [m.status for m in finished] == ["escalated", "completed"]
         assert steps_run(h) == ["3", "5", "5", "6"]
-    audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
-    escalation = next(r for r in audit if r["event"] == "escalation")
-    assert escalation["detail"]["resume"].endswith("resume")
-    assert escalation["detail"]["evidence"]["answer"]["recommended_action"] == "escalate"
-    assert any(r["event"] == "resumed" for r in audit)
 
 
 async def test_halt_between_steps_pauses_and_resume_goes_on(tmp_path: Path) -> None:
@@ -129,20 +164,57 @@ async def test_halt_between_steps_pauses_and_resume_goes_on(tmp_path: Path) -> N
         assert steps_run(h) == ["3", "5", "6"]
 
 
-async def test_retries_are_bounded_then_escalate(tmp_path: Path) -> None:
-    """Retry verdicts re-run the step with the suggested parameters, 3 times, then escalate."""
+async def test_a_retry_must_change_the_inputs_or_it_escalates(tmp_path: Path) -> None:
+    """A retry verdict re-runs the step with the advisor's parameters; when they change nothing
+    any more (and the job has no widening) a rerun would repeat the result: escalate at once."""
     fakes = {LLM: scripted_llm(default=RETRY), GPU: scripted_gpu(default=OK), TRIGGER: probe()}
     async with open_test_system(tmp_path, fakes=fakes) as h:
         await file_and_process(
             h, LearningLoop(request_id="r-3", scope=LearningLoopScope.STEP_6_ONLY)
         )
         runs = h.probe(GPU).of(RunJob)
-        assert [m.step for m in runs] == ["6"] * 4
-        assert runs[0].params == {}
-        assert runs[1].params == {"holdout": 10}
-        halt = read_halt(halt_path(h))
-        assert halt is not None
-        assert "step retries exhausted (3)" in halt.reason
+        assert [m.params for m in runs] == [{}, {"holdout": 10}]
+        parked = await h.probe(TRIGGER).expect(RequestFinished, within=10)
+        assert parked.status == "escalated"
+        assert "cannot change the result" in parked.reason
+
+
+async def test_a_poor_sieve_is_retried_on_new_seeds_then_escalates(tmp_path: Path) -> None:
+    """Step 1 judged poor is retried on the next, doubled block of seeds (never the same
+    search twice), three times, then escalated."""
+    plain_retry = RETRY.model_copy(update={"suggested_params": {}})
+    fakes = {
+        LLM: scripted_llm(default=plain_retry),
+        GPU: scripted_gpu(default=OK),
+        TRIGGER: probe(),
+    }
+    async with open_test_system(tmp_path, fakes=fakes) as h:
+        await file_and_process(h, PipelineRerun(request_id="r-s", steps=(1,)))
+        ranges = [
+            (m.params.get("seed_start", 0), m.params.get("seed_end", 1 << 20))
+            for m in h.probe(GPU).of(RunJob)
+        ]
+        assert ranges == [(0, 1 << 20), (1 << 20, 3 << 20), (3 << 20, 7 << 20), (7 << 20, 15 << 20)]
+        parked = await h.probe(TRIGGER).expect(RequestFinished, within=10)
+        assert parked.status == "escalated"
+        assert "step retries exhausted (3)" in parked.reason
+
+
+async def test_a_crashed_job_is_retried_with_the_same_inputs(tmp_path: Path) -> None:
+    """A job that failed (a crash, a kill, a timeout) runs once more with the same inputs."""
+    crashed = ScriptedJob(status="failed", error="killed by signal 9")
+    fakes = {
+        LLM: scripted_llm(default=PROCEED),
+        GPU: scripted_gpu([crashed], default=OK),
+        TRIGGER: probe(),
+    }
+    async with open_test_system(tmp_path, fakes=fakes) as h:
+        await file_and_process(
+            h, LearningLoop(request_id="r-c", scope=LearningLoopScope.STEP_6_ONLY)
+        )
+        assert steps_run(h) == ["6", "6"]
+        finished = await h.probe(TRIGGER).expect(RequestFinished, within=10)
+        assert (finished.status, finished.units) == ("completed", ("6",))
 
 
 async def test_expired_duplicate_and_missing_artifact_are_rejected(tmp_path: Path) -> None:

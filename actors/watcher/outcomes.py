@@ -1,0 +1,98 @@
+"""The owner of `request_outcomes` and `incidents`: how requests ended, and what needs a look.
+
+Blocking calls on one sqlite3 connection (the actor runs them through the store's worker
+thread; `status`, the foreground runs and the console read through here too). A request's
+outcome is written once: a second write for the same id changes nothing, so recovery after a
+crash can never record a second terminal state.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from messages.base import new_id
+
+if TYPE_CHECKING:
+    import sqlite3
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def record(
+    conn: sqlite3.Connection,
+    *,
+    request_id: str,
+    request_type: str,
+    status: str,
+    correlation_id: str,
+    reason: str,
+    detail: dict[str, Any],
+) -> bool:
+    """Record a terminal outcome (once per request id); True when this call recorded it."""
+    cursor = conn.execute(
+        "INSERT INTO request_outcomes (request_id, request_type, status, correlation_id,"
+        " reason, detail, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (request_id) DO NOTHING",
+        (
+            request_id,
+            request_type,
+            status,
+            correlation_id,
+            reason,
+            json.dumps(detail, default=str),
+            _now(),
+        ),
+    )
+    return cursor.rowcount == 1
+
+
+def status_of(conn: sqlite3.Connection, request_id: str) -> str | None:
+    """The terminal status of a request, or None while it has none."""
+    row = conn.execute(
+        "SELECT status FROM request_outcomes WHERE request_id = ?", (request_id,)
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def outcome_of(conn: sqlite3.Connection, request_id: str) -> tuple[str, str] | None:
+    """(status, reason) of a request, or None while it has none."""
+    row = conn.execute(
+        "SELECT status, reason FROM request_outcomes WHERE request_id = ?", (request_id,)
+    ).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+def recent(conn: sqlite3.Connection, limit: int = 3) -> list[tuple[str, str, str, str]]:
+    """The latest outcomes, newest first: (request_id, request_type, status, reason)."""
+    rows = conn.execute(
+        "SELECT request_id, request_type, status, reason"
+        " FROM request_outcomes ORDER BY finished_at DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [(str(a), str(b), str(c), str(d)) for a, b, c, d in rows]
+
+
+def open_incident(
+    conn: sqlite3.Connection, *, severity: str, source: str, summary: str, correlation_id: str
+) -> str:
+    """Open an incident (a failed or escalated request); returns its id."""
+    incident_id = new_id()
+    conn.execute(
+        "INSERT INTO incidents (incident_id, opened_at, severity, source, summary,"
+        " correlation_id) VALUES (?, ?, ?, ?, ?, ?)",
+        (incident_id, _now(), severity, source, summary, correlation_id),
+    )
+    return incident_id
+
+
+def resolve_incidents(conn: sqlite3.Connection, source: str) -> int:
+    """Close the open incidents of one source (a resumed or superseded request)."""
+    cursor = conn.execute(
+        "UPDATE incidents SET resolved_at = ? WHERE source = ? AND resolved_at IS NULL",
+        (_now(), source),
+    )
+    return cursor.rowcount
