@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from typing import TYPE_CHECKING, TextIO
 
 import anyio.to_thread
 
 from actors.gpu.inventory import detect_inventory
-from actors.gpu.registry import default_registry
+from actors.gpu.plugins import build_registry
 from actors.paths import StatePaths
 from actors.watcher import spool
 from actors.watcher.plan import plan_request, render_plan
@@ -18,7 +19,7 @@ from messages.requests import LearningLoop, SelfplayRetrain
 
 if TYPE_CHECKING:
     import argparse
-    import sqlite3
+    from pathlib import Path
 
     from actors.config import Settings
     from actors.watcher.spool import Request
@@ -57,18 +58,43 @@ def dry_run(settings: Settings, request: Request | None, out: TextIO = sys.stdou
     if not requests:
         out.write("nothing to do: no request given and none waiting in the spool\n")
         return 0
-    registry = default_registry()
+    registry = build_registry(settings)
     gpus = detect_inventory().gpus()
+    fingerprint = read_fingerprint(paths.db)
     for item in requests:
         plans = plan_request(
             item,
-            step_jobs=settings.watcher.step_jobs,
+            watcher=settings.watcher,
+            gpu=settings.gpu,
             registry=registry,
             gpus=gpus,
             state_dir=paths.root.resolve(),
+            fingerprint=fingerprint,
         )
         out.write(render_plan(item, plans) + "\n")
     return 0
+
+
+def read_fingerprint(db: Path) -> str | None:
+    """The real history's fingerprint, read-only (None: no store or no draw yet).
+
+    The argv the dry run prints carries it (`--history-fingerprint`), as the run would.
+    """
+    if not db.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute(
+            "SELECT fingerprint FROM draws WHERE stream = 'real' ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return None if row is None else str(row[0])
 
 
 class ProgressBar:

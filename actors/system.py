@@ -32,10 +32,11 @@ from actors import status
 from actors.atomic import write_atomic
 from actors.audit import AuditLog
 from actors.bundle import BundleActor
-from actors.cliutil import settings_or_exit
+from actors.cliutil import EXIT_USAGE, settings_or_exit
 from actors.config import STATE_DIR_ENV, Settings
 from actors.foreground import dry_run, requested, run_foreground
 from actors.gpu.actor import GPUDispatchActor
+from actors.gpu.plugins import build_registry
 from actors.ingestion import IngestionActor
 from actors.llm.actor import LLMActor
 from actors.logconfig import close_logging, configure_logging
@@ -57,7 +58,7 @@ from actors.trigger import TriggerActor
 from actors.watcher import WatcherActor
 from messages.base import new_id
 from messages.enums import LearningLoopScope
-from messages.errors import ActorError, WatcherError
+from messages.errors import ActorError, ConfigError, WatcherError
 from messages.lifecycle import Describe, Described, Shutdown, SystemStarted
 
 if TYPE_CHECKING:
@@ -349,6 +350,12 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(args, "handler"):
         return int(args.handler(args, settings))
     request = requested(args)
+    try:
+        # Start-up check: [jobs.*], entry points, [watcher.step_jobs], [watcher.params].
+        build_registry(settings)
+    except ConfigError as exc:
+        sys.stderr.write(f"watcher: configuration error:\n{exc}\n")
+        return EXIT_USAGE
     if args.dry_run:
         configure_logging(None, settings.logging.level, console=False)
         return dry_run(settings, request)
