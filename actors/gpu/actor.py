@@ -110,6 +110,8 @@ class GPUDispatchActor(Actor):
         self._stops: dict[str, anyio.Event] = {}
         """One event per running job: setting it stops the job (status `cancelled`)."""
         self._running = 0
+        self._shutdown = anyio.Event()
+        """Set when the daemon starts to stop: every job process is stopped at once."""
 
     async def on_start(self) -> None:
         if self.registry is None:
@@ -122,6 +124,7 @@ class GPUDispatchActor(Actor):
         if self.runner is None:
             self.runner = await self._make_runner()
         self.pool = SlotPool(self.runner.slots())
+        self.start_soon(self._stop_jobs_on_shutdown)
         self.log.info(
             "gpu.ready",
             backend=self.runner.name,
@@ -129,6 +132,15 @@ class GPUDispatchActor(Actor):
             slots=[s.key for s in self.pool_slots()],
             jobs=list(self.registry.names()),
         )
+
+    async def _stop_jobs_on_shutdown(self) -> None:
+        """At the first word of a shutdown, stop every job process (SIGTERM, SIGKILL after
+        the grace): the actors ahead of this one in the shutdown order wait for their own
+        phase, so the processes are gone within one phase instead of after all of them."""
+        await self.system.wait_stop_requested()
+        if self._running:
+            self.log.warning("jobs.stop_for_shutdown", running=self._running)
+        self._shutdown.set()
 
     async def on_stop(self) -> None:
         if self.runner is not None:
@@ -224,7 +236,12 @@ class GPUDispatchActor(Actor):
                 "gpus": plan.spec.gpus,
                 "backend": self.config.backend,
                 "shards": [
-                    {"shard": p.index, "range": p.bounds, "argv": list(p.argv)} for p in plan.pieces
+                    {
+                        "shard": p.index,
+                        "range": list(p.bounds) if p.bounds else None,
+                        "argv": list(p.argv),
+                    }
+                    for p in plan.pieces
                 ]
                 if plan.sharded
                 else [],
@@ -336,6 +353,11 @@ class GPUDispatchActor(Actor):
         async with anyio.create_task_group() as tg:
             for piece in plan.pieces:
                 tg.start_soon(one, piece)
+        if self._shutdown.is_set():
+            # Stopped by the shutdown, not by the job or a person: no verdict is given, so the
+            # request stays in progress and its unit runs again after the restart.
+            self.log.info("job.stopped_for_shutdown", job=msg.job)
+            await anyio.sleep_forever()
         duration = anyio.current_time() - started
         common: dict[str, Any] = {
             "argv": argv,
@@ -452,6 +474,8 @@ class GPUDispatchActor(Actor):
             placements.append(placement)
             if status == "cancelled" or stop.is_set() or halt_others.is_set():
                 return outcome
+            if self._shutdown.is_set():
+                return outcome
             if status == "completed":
                 return outcome
             if slot is not None:
@@ -510,7 +534,7 @@ class GPUDispatchActor(Actor):
         spec = plan.spec
         if not spec.needs_gpu:
             async with self._cpu_slots:
-                if stop.is_set():
+                if stop.is_set() or self._shutdown.is_set():
                     return None, None, None
                 outcome = await self._launch(msg, plan, piece, None, stop, halt_others, progress)
                 return outcome, None, None
@@ -518,14 +542,14 @@ class GPUDispatchActor(Actor):
         with anyio.CancelScope() as waiting:
             # Waiting for a slot ends when the job is stopped (halt --now) or a sibling failed.
             async def cancel_wait() -> None:
-                await _first(stop, halt_others)
+                await _first(stop, halt_others, self._shutdown)
                 waiting.cancel()
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(cancel_wait)
                 got = await self.pool.acquire(piece.failed_on)
                 tg.cancel_scope.cancel()
-        if got is None or stop.is_set() or halt_others.is_set():
+        if got is None or stop.is_set() or halt_others.is_set() or self._shutdown.is_set():
             if got is not None:
                 await self.pool.release(got)
             return None, None, None
@@ -729,7 +753,7 @@ class GPUDispatchActor(Actor):
         local_stop = anyio.Event()
 
         async def relay() -> None:
-            await _first(stop, halt_others)
+            await _first(stop, halt_others, self._shutdown)
             local_stop.set()
 
         try:

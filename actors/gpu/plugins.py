@@ -76,12 +76,27 @@ def params_model(job: str, params: Mapping[str, JobParamConfig]) -> type[BaseMod
     config = ConfigDict(frozen=True, extra="forbid", strict=False)
     try:
         model: type[BaseModel] = create_model(f"{job}_params", __config__=config, **fields)
-        if not any(p.required for p in params.values()):
-            model()  # the defaults themselves must pass the bounds and choices
+        # The defaults themselves must pass the bounds and choices (pydantic does not check).
+        model.model_validate(
+            {
+                **{n: p.default for n, p in params.items() if p.default is not None},
+                **{n: _example(p) for n, p in params.items() if p.required},
+            }
+        )
     except (ValidationError, TypeError) as exc:
         msg = f"parameters of job {job!r} do not form a valid model: {exc}"
         raise JobSpecError(msg) from exc
     return model
+
+
+def _example(param: JobParamConfig) -> Any:
+    """Some valid value of a required parameter (its first choice, or a bound)."""
+    if param.choices:
+        return param.choices[0]
+    if param.type in {"int", "float"}:
+        value = param.ge if param.ge is not None else param.le if param.le is not None else 0
+        return int(value) if param.type == "int" and float(value).is_integer() else value
+    return {"bool": True, "str": "x", "path": "."}[param.type]
 
 
 def config_job_spec(name: str, table: JobConfig, *, source: str | None = None) -> JobSpec:
@@ -214,7 +229,7 @@ def build_registry(settings: Settings, *, entry_points: bool = True) -> JobRegis
     except JobSpecError as exc:
         raise ConfigError(str(exc)) from exc
     check_watcher_config(settings.watcher, registry)
-    _log.info(
+    _log.debug(
         "gpu.registry",
         jobs=list(registry.names()),
         plugins=[s.name for s in registry if s.source != "builtin"],

@@ -14,10 +14,11 @@ import string
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import (
     BaseModel,
+    ConfigDict,
     Field,
     TypeAdapter,
     ValidationError,
@@ -100,26 +101,39 @@ class NoopResult(Model):
 class GenericResult(Model):
     """The result contract of a job that is not one of the reference ones.
 
-    The step's evaluation reads `metrics` (as `metrics.NAME`) and `summary`; the artifacts are
-    paths relative to the state directory that the job wrote.
+    Besides `ok`, `summary` and `artifacts`, every other top-level key is a metric the
+    step's evaluation reads by name: a number, a boolean or a string, or one level of such
+    values in an object (`{"config": {"fitness": 0.4}}` is metric `config.fitness`). A job
+    standing in for step N reports the metrics of step N's thresholds (docs/bundles.md).
     """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
 
     ok: bool = True
     """False: the job ran but says its output is not usable (the step's advisor sees it)."""
     summary: str = Field(default="", max_length=2000)
-    metrics: dict[str, int | float | bool | str] = Field(default_factory=dict)
-    """Named figures, e.g. {"candidates": 120, "best_score": 0.8}."""
     artifacts: tuple[str, ...] = ()
     """Files the job wrote, relative to the state directory (no '..', no absolute path)."""
 
-    @field_validator("metrics")
-    @classmethod
-    def _metric_names(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for key in value:
+    @model_validator(mode="after")
+    def _metrics(self) -> GenericResult:
+        extra = self.__pydantic_extra__ or {}
+        if len(extra) > 1000:
+            msg = f"{len(extra)} metrics; at most 1000"
+            raise ValueError(msg)
+        for key, value in extra.items():
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", key):
                 msg = f"metric name {key!r} must be an identifier of at most 64 characters"
                 raise ValueError(msg)
-        return value
+            inner = value.values() if isinstance(value, dict) else [value]
+            for item in inner:
+                if not isinstance(item, int | float | bool | str):
+                    msg = (
+                        f"metric {key!r} must be a number, boolean or string, or an object "
+                        f"of those (got {type(item).__name__})"
+                    )
+                    raise ValueError(msg)  # noqa: TRY004  (pydantic turns ValueError into a rule)
+        return self
 
     @field_validator("artifacts")
     @classmethod
@@ -352,6 +366,14 @@ class JobSpec(Model):
         """
         params = self.params_class()
         self.result_class()
+        for element in self.argv:
+            for name in template_names(element):
+                if name not in BUILTIN_PLACEHOLDERS and name not in params.model_fields:
+                    msg = (
+                        f"job {self.name!r}: argv placeholder {{{name}}} is neither a builtin "
+                        f"({', '.join(sorted(BUILTIN_PLACEHOLDERS))}) nor a parameter"
+                    )
+                    raise JobSpecError(msg)
         if self.shard is None:
             return
         for role, name in (("start", self.shard.start), ("end", self.shard.end)):
