@@ -9,6 +9,7 @@ past its restart intensity, 2 on a configuration error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import importlib.util
@@ -28,13 +29,13 @@ import anyio
 import anyio.to_thread
 import structlog
 
-from actors import status
+from actors import statelock, status
 from actors.atomic import write_atomic
 from actors.audit import AuditLog
 from actors.bundle import BundleActor
-from actors.cliutil import settings_or_exit
+from actors.cliutil import EXIT_USAGE, settings_or_exit
 from actors.config import STATE_DIR_ENV, Settings
-from actors.foreground import dry_run, requested, run_foreground
+from actors.foreground import dry_run, hand_over, requested, run_foreground
 from actors.gpu.actor import GPUDispatchActor
 from actors.ingestion import IngestionActor
 from actors.llm.actor import LLMActor
@@ -353,21 +354,31 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(None, settings.logging.level, console=False)
         return dry_run(settings, request)
     paths = StatePaths(settings.state_dir).ensure()
-    configure_logging(paths.log_file, settings.logging.level)
-    # A long-running daemon allocates many short-lived messages: with the default gen-0
-    # threshold (700) the collector ran ~1/3 of a 100k-draw ingest (bench/ingest.py).
-    gc.set_threshold(50_000, 20, 20)
-    try:
-        if request is not None:
-            return anyio.run(partial(run_foreground, settings, request), backend=args.backend)
-        daemon = partial(run_daemon, settings, once=args.once, config_path=args.config)
-        return anyio.run(daemon, backend=args.backend)
-    except WatcherError as exc:
-        log.critical("system.error", error=str(exc))
-        sys.stderr.write(f"watcher: {exc}\n")
-        return 1
-    finally:
-        close_logging()
+    role = "foreground dispatch" if request is not None else "daemon"
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(statelock.hold(paths.root, role))
+        except statelock.StateDirLockedError as exc:
+            if request is not None:
+                return hand_over(paths, request, exc)
+            sys.stderr.write(f"watcher: {exc}\n")
+            return EXIT_USAGE
+        configure_logging(paths.log_file, settings.logging.level)
+        # A long-running daemon allocates many short-lived messages: with the default gen-0
+        # threshold (700) the collector ran ~1/3 of a 100k-draw ingest (bench/ingest.py).
+        gc.set_threshold(50_000, 20, 20)
+        try:
+            if request is not None:
+                return anyio.run(partial(run_foreground, settings, request), backend=args.backend)
+            daemon = partial(run_daemon, settings, once=args.once, config_path=args.config)
+            return anyio.run(daemon, backend=args.backend)
+        except WatcherError as exc:
+            log.critical("system.error", error=str(exc))
+            sys.stderr.write(f"watcher: {exc}\n")
+            return 1
+        finally:
+            close_logging()
+    return EXIT_USAGE  # not reached: the block returns
 
 
 if __name__ == "__main__":
