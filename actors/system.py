@@ -260,25 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
             "SIGINT/SIGTERM."
         ),
     )
-    parser.add_argument(
-        "--config",
-        type=Path,
-        metavar="PATH",
-        help="TOML configuration file (default: the embedded defaults)",
-    )
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        metavar="DIR",
-        help=f"state directory (default: ${STATE_DIR_ENV}, else ./var)",
-    )
+    add_global_options(parser)
     parser.add_argument(
         "--once", action="store_true", help="process what is pending (inbox and spool), then exit"
-    )
-    parser.add_argument(
-        "--log-level",
-        choices=["debug", "info", "warning", "error"],
-        help="log level of the JSON log file (default: from the config)",
     )
     parser.add_argument(
         "--backend",
@@ -320,7 +304,66 @@ def build_parser() -> argparse.ArgumentParser:
     status.register(sub)
     for module in command_modules():
         module.register(sub)
+    _globals_after_subcommands(parser)
     return parser
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, after: bool = False) -> None:
+    """--config, --state-dir, --log-level: on the top level, and (`after`) on every subcommand,
+    where they default to "not given" so they override the top level's only when written."""
+    extra: dict[str, Any] = {"default": argparse.SUPPRESS} if after else {}
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="TOML configuration file (default: the embedded defaults)",
+        **extra,
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help=f"state directory (default: ${STATE_DIR_ENV}, else ./var)",
+        **extra,
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="log level of the JSON log file (default: from the config)",
+        **extra,
+    )
+
+
+def _globals_after_subcommands(parser: argparse.ArgumentParser) -> None:
+    """Accept the global options after any subcommand too (`status --state-dir X`)."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for name, child in action.choices.items():
+            if name == "logs":
+                continue  # its own parser (actors.logs) takes them
+            known = {option for a in child._actions for option in a.option_strings}
+            if not known & {"--config", "--state-dir", "--log-level"}:
+                add_global_options(child, after=True)
+            _globals_after_subcommands(child)
+
+
+_VALUED = frozenset({"--config", "--state-dir", "--log-level", "--backend", "--episodes"})
+
+
+def _split_logs(argv: list[str]) -> tuple[list[str], list[str]] | None:
+    """(global options, the rest) when the subcommand is `logs`, else None: `logs` hands its
+    arguments, `--help` included, to `python -m actors.logs`."""
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        if token == "--":
+            return None
+        if token.startswith("-"):
+            index += 2 if token in _VALUED else 1
+            continue
+        return (argv[:index], argv[index + 1 :]) if token == "logs" else None
+    return None
 
 
 def command_modules() -> list[Any]:
@@ -339,10 +382,13 @@ def command_modules() -> list[Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m actors.system` (and the `watcher` script)."""
+    argv = sys.argv[1:] if argv is None else argv
+    split = _split_logs(argv)
+    if split is not None:
+        top = build_parser().parse_args(split[0])
+        extra = ["--state-dir", str(top.state_dir)] if top.state_dir else []
+        return logs_main([*extra, *split[1]], prog="python -m actors.system logs")
     args = build_parser().parse_args(argv)
-    if args.command == "logs":
-        extra = ["--state-dir", str(args.state_dir)] if args.state_dir else []
-        return logs_main([*extra, *args.logs_args])
     try:
         settings = settings_or_exit(args)
     except SystemExit as exc:
