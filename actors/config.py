@@ -244,6 +244,15 @@ class WatcherConfig(Section):
     """Kept for existing configs: the same as `notify.command` (used when that one is empty)."""
 
 
+class SpoolConfig(Section):
+    """`[spool]`: what a request file may be (the watcher rejects, with a reason, what is not)."""
+
+    max_request_kb: int = Field(1024, ge=1)
+    """Bigger request files are rejected unread (requests are small; a runaway evidence is not)."""
+    clock_skew_s: float = Field(300.0, ge=0)
+    """A request whose `created_at` is further in the future than this is rejected."""
+
+
 class LLMConfig(Section):
     """`[llm]`: the local model (or none: the heuristic advisor answers)."""
 
@@ -364,6 +373,7 @@ class Settings(Section):
     trigger: TriggerConfig = TriggerConfig()
     policies: PoliciesConfig = PoliciesConfig()
     watcher: WatcherConfig = WatcherConfig()
+    spool: SpoolConfig = SpoolConfig()
     llm: LLMConfig = LLMConfig()
     gpu: GPUConfig = GPUConfig()
     bundle: BundleConfig = BundleConfig()

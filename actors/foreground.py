@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import anyio.to_thread
 
+from actors.cliutil import EXIT_OK, EXIT_USAGE
 from actors.gpu.inventory import detect_inventory
 from actors.gpu.registry import default_registry
 from actors.paths import StatePaths
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     import sqlite3
 
     from actors.config import Settings
+    from actors.statelock import StateDirLockedError
     from actors.watcher.spool import Request
     from messages.dispatch import JobProgress
 
@@ -92,6 +94,24 @@ class ProgressBar:
         else:
             self.stream.write(label + "\n")
         self.stream.flush()
+
+
+def hand_over(paths: StatePaths, request: Request, locked: StateDirLockedError) -> int:
+    """A daemon runs this state directory: file `request` into its spool instead of running it
+    here (never claim from its spool); say so, and how to follow it. Exit 0 once filed."""
+    try:
+        spool.submit(paths, request)
+    except spool.SpoolError as exc:
+        sys.stderr.write(f"watcher: {exc}\n")
+        return EXIT_USAGE
+    holder = locked.holder.describe()
+    sys.stdout.write(
+        f"{holder} runs {paths.root}: handed {request.request_type} to it as request"
+        f" {request.request_id}\n"
+        f"follow it with: python -m actors.system --state-dir {paths.root} logs tail"
+        f" --correlation-id {request.correlation_id[:8]}\n"
+    )
+    return EXIT_OK
 
 
 async def run_foreground(settings: Settings, request: Request) -> int:

@@ -23,6 +23,8 @@ class RunJob(Message):
     run_id: str
     step: str | None = None
     """The unit of work this job is for (`"3"`, `"selfplay"`), for logs and audit."""
+    history_from: str | None = None
+    """The draw id the job's history file starts at (None: the whole real history)."""
     dry_run: bool = False
     """Resolve argv, lease plan and GPU assignment; start nothing."""
 

@@ -11,6 +11,21 @@ from messages.enums import LearningLoopScope
 
 RequestSource = Literal["trigger", "cli", "external"]
 
+RequestType = Literal["selfplay_retrain", "learning_loop", "pipeline_rerun"]
+"""The one name of each kind of request: on the wire, in the store, in Chapter 13's records."""
+
+RequestStatus = Literal["completed", "failed", "rejected", "halted", "escalated", "superseded"]
+"""How a request ended (or paused): `halted` and `escalated` wait for a person; `superseded`
+means a newer request of the same or a stronger kind took its place before it ran."""
+
+Unit = str
+"""A unit of work of a request: a pipeline step as text ("1".."6") or "selfplay"."""
+
+UNITS: tuple[Unit, ...] = ("1", "2", "3", "4", "5", "6", "selfplay")
+"""Every unit, in pipeline order."""
+
+DRAW_ID_PATTERN = r"^[A-Za-z0-9_.:@/+-]{1,128}$"
+
 
 class RequestBase(Model):
     """Fields every request carries."""
@@ -23,6 +38,9 @@ class RequestBase(Model):
     reason: str = Field(default="", max_length=2000)
     evidence: dict[str, Any] = Field(default_factory=dict)
     """What made Chapter 13 file it (trigger name, figures), for the audit trail."""
+    history_from: str | None = Field(default=None, max_length=128)
+    """The draw id the jobs' history starts at (the regime Chapter 13 trains on); None: the
+    regime of the model in force (the whole history until a change was detected)."""
 
 
 class SelfplayRetrain(RequestBase):
@@ -97,5 +115,12 @@ class RequestFinished(Message):
 
     kind: Literal["request_finished"] = "request_finished"
     request_id: str
-    request_type: str
-    status: Literal["completed", "failed", "rejected", "halted", "escalated"]
+    request_type: RequestType | Literal["unknown"]
+    status: RequestStatus
+    units: tuple[Unit, ...] = ()
+    """The units that ran to a verdict (completed: all of them), in order."""
+    gpu_seconds: float = Field(0.0, ge=0)
+    """Wall seconds of the request's GPU jobs (Chapter 13's daily GPU budget reads it)."""
+    history_from: str | None = None
+    """The draw id the request's jobs read the history from (None: the whole history)."""
+    reason: str = ""

@@ -17,7 +17,7 @@ import anyio
 import anyio.to_thread
 
 from actors.gpu.assign import check_fits
-from actors.gpu.history_file import write_history
+from actors.gpu.history_file import HistoryStartError, write_history
 from actors.gpu.inventory import GpuInventory, detect_inventory, wait_for_free_memory
 from actors.gpu.registry import JobRegistry, JobSpec, default_registry
 from actors.gpu.runner import ProcessOutcome, ProgressEvent, run_process
@@ -217,10 +217,15 @@ class GPUDispatchActor(Actor):
         if history is not None:
 
             def materialise(conn: sqlite3.Connection) -> tuple[int, str]:
-                return write_history(conn, history)
+                return write_history(conn, history, start_draw_id=msg.history_from)
 
-            count, digest = await self.services.store.run(materialise)
-            self.log.info("job.history", job=msg.job, draws=count, sha256=digest)
+            try:
+                count, digest = await self.services.store.run(materialise)
+            except HistoryStartError as exc:
+                return self._finished(msg, "rejected", argv=tuple(argv), error=str(exc))
+            self.log.info(
+                "job.history", job=msg.job, draws=count, sha256=digest, start=msg.history_from
+            )
         outcome: ProcessOutcome | JobFinished
         if not spec.needs_gpu:
             async with self._cpu_slots:

@@ -7,24 +7,55 @@ import json
 import os
 from typing import TYPE_CHECKING
 
+from messages.errors import InputError
+
 if TYPE_CHECKING:
     import sqlite3
     from pathlib import Path
 
 
-def write_history(conn: sqlite3.Connection, path: Path, *, stream: str = "real") -> tuple[int, str]:
+class HistoryStartError(InputError):
+    """Raised when a job's history should start at a draw the store does not hold."""
+
+
+def write_history(
+    conn: sqlite3.Connection,
+    path: Path,
+    *,
+    stream: str = "real",
+    start_draw_id: str | None = None,
+) -> tuple[int, str]:
     """Write `stream`'s draws in history order to `path` (atomically); return (count, sha256).
 
     Each line is `{"draw_id": ..., "timestamp": ..., "value": ...}` — the reference pipeline's
-    input format. Backfill draws are included at their place in time order.
+    input format. Backfill draws are included at their place in time order. With
+    `start_draw_id` the file starts at that draw (Chapter 13's regime: after a detected change
+    the jobs see the new regime only, so survivor anchors and train/holdout splits lie in it).
+
+    Raises:
+        HistoryStartError: `start_draw_id` is not a draw of `stream`.
     """
+    where, params = "stream = ?", [stream]
+    if start_draw_id is not None:
+        row = conn.execute(
+            "SELECT timestamp, seq FROM draws WHERE stream = ? AND draw_id = ?",
+            (stream, start_draw_id),
+        ).fetchone()
+        if row is None:
+            raise HistoryStartError(
+                f"history_from {start_draw_id!r}",
+                f"is not a draw of stream {stream!r}",
+                "the job's history cannot start there",
+            )
+        where += " AND (timestamp > ? OR (timestamp = ? AND seq >= ?))"
+        params += [row[0], row[0], row[1]]
     digest = hashlib.sha256()
     count = 0
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", encoding="utf-8") as handle:
         rows = conn.execute(
-            "SELECT draw_id, timestamp, value FROM draws WHERE stream = ? ORDER BY timestamp, seq",
-            (stream,),
+            f"SELECT draw_id, timestamp, value FROM draws WHERE {where} ORDER BY timestamp, seq",
+            params,
         )
         for draw_id, timestamp, value in rows:
             line = json.dumps({"draw_id": draw_id, "timestamp": timestamp, "value": value}) + "\n"

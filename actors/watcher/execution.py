@@ -86,6 +86,8 @@ class Execution:
         )
         self.halt_file = services.paths.root / cfg.halt_file
         self.run_id = new_id()
+        self.history_from = request.history_from
+        """Where the jobs' history starts (the regime Chapter 13 trains on)."""
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -227,6 +229,7 @@ class Execution:
             params=params,
             run_id=self.run_id,
             step=unit,
+            history_from=self.history_from,
         )
         return await self.system.ref(GPU).ask(
             message, timeout=JOB_ASK_TIMEOUT_S, expect=JobFinished

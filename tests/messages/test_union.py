@@ -85,8 +85,15 @@ STRATEGIES: dict[type[Message], st.SearchStrategy[Any]] = {
     RequestFinished: st.builds(
         RequestFinished,
         request_id=ids,
-        request_type=text,
-        status=st.sampled_from(["completed", "failed", "rejected", "halted", "escalated"]),
+        request_type=st.sampled_from(
+            ["selfplay_retrain", "learning_loop", "pipeline_rerun", "unknown"]
+        ),
+        status=st.sampled_from(
+            ["completed", "failed", "rejected", "halted", "escalated", "superseded"]
+        ),
+        units=st.lists(st.sampled_from(["1", "3", "6", "selfplay"]), max_size=3).map(tuple),
+        gpu_seconds=st.floats(0, 1e6),
+        history_from=st.none() | ids,
     ),
     BuildBundle: st.builds(
         BuildBundle,
