@@ -252,6 +252,7 @@ def create_app(console: Console) -> Starlette:
         Route("/events", events),
         Route("/metrics", metrics),
         Route("/healthz", healthz),
+        Route("/favicon.ico", lambda _r: Response(status_code=204)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: _error})

@@ -84,6 +84,7 @@ async def open_console(services: Services, kernel: ActorSystem) -> AsyncIterator
         config_path=services.config_path,
         audit=services.audit,
         token=read_token(settings),
+        notifier=notifier,
     )
     async with anyio.create_task_group() as tg:
         await tg.start(feed.run)
@@ -92,7 +93,6 @@ async def open_console(services: Services, kernel: ActorSystem) -> AsyncIterator
             if notifier is not None and url and not settings.web.public_url:
                 notifier.base_url = url
         if notifier is not None:
-            console.notifier = notifier
             await tg.start(notifier.run, feed)
         try:
             yield console

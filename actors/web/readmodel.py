@@ -260,11 +260,16 @@ def request_detail(
         if candidate.is_file():
             spooled = {"state": state, "body": _spool_body(candidate)}
             break
-    if not (outcome or progress or filed or spooled):
+    try:
+        decided = ledger.decision(conn, request_id)
+    except sqlite3.OperationalError:
+        decided = None
+    if not (outcome or progress or filed or spooled or decided):
         return None
     correlation_id = (
         (outcome[0]["correlation_id"] if outcome else None)
         or (spooled["body"].get("correlation_id") if spooled else None)
+        or (decided or {}).get("correlation_id")
         or ""
     )
     steps = _rows(
@@ -283,7 +288,7 @@ def request_detail(
         "spool": spooled,
         "steps": steps,
         "leases": leases(conn, correlation_id=correlation_id) if correlation_id else [],
-        "decision": ledger.decision(conn, request_id) if filed else None,
+        "decision": decided,
     }
 
 

@@ -23,12 +23,23 @@
   }
   function scheduleRefresh() {
     clearTimeout(refreshTimer);
-    refreshTimer = setTimeout(refreshLive, 150);
+    refreshTimer = setTimeout(() => {
+      // The daemon may be restarting: say so, and let the next event (or reconnect) retry.
+      refreshLive().catch((err) => {
+        const label = document.getElementById("live-state");
+        if (label) label.textContent = "offline (" + err.message + ")";
+      });
+    }, 150);
   }
   function connect() {
     const label = document.getElementById("live-state");
     const source = new EventSource("/events");
-    source.onopen = () => { if (label) label.textContent = "live"; };
+    source.onopen = () => {
+      if (label) label.textContent = "live";
+      // After a reconnect, records may have been written while we were away.
+      if (state.opened) scheduleRefresh();
+      state.opened = true;
+    };
     source.onerror = () => { if (label) label.textContent = "reconnecting…"; };
     source.addEventListener("audit", (ev) => {
       state.events += 1;
@@ -119,7 +130,9 @@
     const data = await reply.json();
     state.data = data;
     const info = document.getElementById("chart-info");
-    info.textContent = data.x.length + " points for " + data.total + " scored draws" +
+    const scored = data.scored.reduce((a, b) => a + b, 0);
+    info.textContent = data.x.length + " points for " + data.total + " draws (" + scored +
+      " scored in view)" +
       (data.bucket > 1 ? " (each point: " + data.bucket + " draws)" : "");
     renderMarkers(data.markers);
     const hit = [data.x, data.hit_rate, data.ci_low, data.ci_high, data.chance_rate];
@@ -128,7 +141,7 @@
       const el = document.getElementById("chart-hit");
       state.chart = new uPlot({
         title: "hit rate vs chance", width: width, height: 300, plugins: [markerPlugin()],
-        scales: { y: { range: [0, 1] } },
+        scales: { x: { time: false }, y: { range: [0, 1] } },
         cursor: { drag: { x: true, y: false } },
         hooks: { setScale: [(u, key) => { if (key === "x") onZoom(u); }] },
         series: [
@@ -142,6 +155,7 @@
       el.addEventListener("dblclick", () => { state.range = null; loadChart(null); });
       state.cal = new uPlot({
         title: "Brier and calibration (ECE)", width: width, height: 200, plugins: [markerPlugin()],
+        scales: { x: { time: false } },
         series: [{ label: "draw" }, { label: "brier", stroke: "#9467bd" },
                  { label: "ece", stroke: "#17becf" }],
       }, cal, document.getElementById("chart-cal"));
@@ -180,5 +194,5 @@
 
   bindActions();
   connect();
-  if (document.getElementById("chart-hit")) loadChart(null);
+  if (document.getElementById("chart-hit")) loadChart(null).catch(() => scheduleRefresh());
 })();
