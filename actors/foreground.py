@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import anyio.to_thread
 
-from actors.cliutil import EXIT_OK, EXIT_USAGE
+from actors.cliutil import EXIT_ATTENTION, EXIT_OK, EXIT_USAGE
 from actors.gpu.inventory import detect_inventory
 from actors.gpu.registry import default_registry
 from actors.paths import StatePaths
@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from actors.statelock import StateDirLockedError
     from actors.watcher.spool import Request
     from messages.dispatch import JobProgress
+
+
+_NEEDS_A_PERSON = "needs a person: see the PROBLEM / would be rejected lines above (exit 3)\n"
 
 
 def requested(args: argparse.Namespace) -> Request | None:
@@ -44,21 +47,30 @@ def requested(args: argparse.Namespace) -> Request | None:
     return None
 
 
-def dry_run(settings: Settings, request: Request | None, out: TextIO = sys.stdout) -> int:
-    """Print the plan of `request` (else of every request waiting in new/); change nothing."""
+def dry_run(settings: Settings, request: Request | None, out: TextIO | None = None) -> int:
+    """Print the plan of `request` (else of every request waiting in new/); change nothing.
+
+    Exit 0, or EXIT_ATTENTION (3) when a request would be rejected or a plan has a PROBLEM.
+    """
+    out = out or sys.stdout
     paths = StatePaths(settings.state_dir)
     requests: list[Request] = []
+    attention = False
     if request is not None:
         requests.append(request)
     elif paths.spool_dir("new").is_dir():
         for path in spool.pending(paths):
             try:
-                requests.append(spool.parse(path))
+                requests.append(spool.parse(path, settings.spool))
             except spool.SpoolError as exc:
                 out.write(f"{path.name}: would be rejected: {exc}\n")
+                attention = True
     if not requests:
+        if attention:
+            out.write(_NEEDS_A_PERSON)
+            return EXIT_ATTENTION
         out.write("nothing to do: no request given and none waiting in the spool\n")
-        return 0
+        return EXIT_OK
     registry = default_registry()
     gpus = detect_inventory().gpus()
     for item in requests:
@@ -69,8 +81,13 @@ def dry_run(settings: Settings, request: Request | None, out: TextIO = sys.stdou
             gpus=gpus,
             state_dir=paths.root.resolve(),
         )
-        out.write(render_plan(item, plans) + "\n")
-    return 0
+        text = render_plan(item, plans)
+        attention = attention or "PROBLEM:" in text
+        out.write(text + "\n")
+    if attention:
+        out.write(_NEEDS_A_PERSON)
+        return EXIT_ATTENTION
+    return EXIT_OK
 
 
 class ProgressBar:

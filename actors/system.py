@@ -29,11 +29,11 @@ import anyio
 import anyio.to_thread
 import structlog
 
-from actors import statelock, status
+from actors import attention, statelock, status
 from actors.atomic import write_atomic
 from actors.audit import AuditLog
 from actors.bundle import BundleActor
-from actors.cliutil import EXIT_USAGE, settings_or_exit
+from actors.cliutil import EXIT_ATTENTION, EXIT_USAGE, settings_or_exit
 from actors.config import STATE_DIR_ENV, Settings
 from actors.foreground import dry_run, hand_over, requested, run_foreground
 from actors.gpu.actor import GPUDispatchActor
@@ -223,7 +223,10 @@ async def open_system(
 
 
 async def run_daemon(settings: Settings, *, once: bool, config_path: Path | None = None) -> int:
-    """Run until a signal (or, with `once`, until idle); return the exit code."""
+    """Run until a signal (or, with `once`, until idle); return the exit code: 0, 1 (an actor
+    past its restart intensity), or with `once` 3 when something needs a person."""
+    audit_path = StatePaths(settings.state_dir).audit
+    start = await anyio.to_thread.run_sync(attention.audit_size, audit_path)
     async with open_system(settings, once=once, config_path=config_path) as system:
         if once:
             with anyio.CancelScope() as scope:
@@ -237,7 +240,14 @@ async def run_daemon(settings: Settings, *, once: bool, config_path: Path | None
                 await system.kernel.wait_stop_requested()
                 tg.cancel_scope.cancel()
         failed = system.kernel.failure is not None
-    return 1 if failed else 0
+    if failed:
+        return 1
+    if once:
+        lines = await anyio.to_thread.run_sync(attention.needs_a_person, audit_path, start)
+        if lines:
+            sys.stderr.write("".join(f"needs a person: {line}\n" for line in lines))
+            return EXIT_ATTENTION
+    return 0
 
 
 async def _stop_on_signal(kernel: ActorSystem, scope: anyio.CancelScope | None) -> None:
