@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 import anyio.to_thread
 
 from actors.cliutil import EXIT_ATTENTION, EXIT_OK, EXIT_USAGE
+from actors.console import ProgressBar
 from actors.gpu.inventory import detect_inventory
 from actors.gpu.registry import default_registry
 from actors.paths import StatePaths
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from actors.config import Settings
     from actors.statelock import StateDirLockedError
     from actors.watcher.spool import Request
-    from messages.dispatch import JobProgress
 
 
 _NEEDS_A_PERSON = "needs a person: see the PROBLEM / would be rejected lines above (exit 3)\n"
@@ -90,29 +90,6 @@ def dry_run(settings: Settings, request: Request | None, out: TextIO | None = No
     return EXIT_OK
 
 
-class ProgressBar:
-    """Job progress on stderr: one redrawn bar on a terminal, plain lines otherwise."""
-
-    WIDTH = 30
-
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-
-    def __call__(self, event: JobProgress) -> None:
-        total = max(event.total, 1)
-        done = min(event.done, total)
-        label = f"{event.job} {done}/{event.total} {event.message}".rstrip()
-        if self.tty:
-            filled = round(self.WIDTH * done / total)
-            bar = "#" * filled + "-" * (self.WIDTH - filled)
-            end = "\n" if done >= total else ""
-            self.stream.write(f"\r[{bar}] {label}\x1b[K{end}")
-        else:
-            self.stream.write(label + "\n")
-        self.stream.flush()
-
-
 def hand_over(paths: StatePaths, request: Request, locked: StateDirLockedError) -> int:
     """A daemon runs this state directory: file `request` into its spool instead of running it
     here (never claim from its spool); say so, and how to follow it. Exit 0 once filed."""
@@ -139,7 +116,8 @@ async def run_foreground(settings: Settings, request: Request) -> int:
     await anyio.to_thread.run_sync(paths.ensure)
     await anyio.to_thread.run_sync(spool.submit, paths, request)
     sys.stdout.write(f"dispatched {request.request_type} as request {request.request_id}\n")
-    async with open_system(settings, once=True, progress=ProgressBar()) as system:
+    bars = ProgressBar()
+    async with open_system(settings, once=True, progress=bars) as system:
         await system.wait_idle()
         rid = request.request_id
 
@@ -155,5 +133,6 @@ async def run_foreground(settings: Settings, request: Request) -> int:
             return (str(row[0]), str(row[1])) if row else ("pending", "not processed")
 
         status, reason = await system.services.store.run(outcome)
+    bars.close()
     sys.stdout.write(f"request {rid}: {status} ({reason})\n")
     return 0 if status == "completed" else 1

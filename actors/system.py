@@ -32,9 +32,11 @@ import structlog
 from actors import attention, statelock, status
 from actors.atomic import write_atomic
 from actors.audit import AuditLog
+from actors.banner import banner
 from actors.bundle import BundleActor
 from actors.cliutil import EXIT_ATTENTION, EXIT_USAGE, settings_or_exit
 from actors.config import STATE_DIR_ENV, Settings
+from actors.console import write_line
 from actors.foreground import dry_run, hand_over, requested, run_foreground
 from actors.gpu.actor import GPUDispatchActor
 from actors.ingestion import IngestionActor
@@ -235,6 +237,7 @@ async def run_daemon(settings: Settings, *, once: bool, config_path: Path | None
                     await system.wait_idle()
                     tg.cancel_scope.cancel()
         else:
+            write_line(banner(settings))
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_stop_on_signal, system.kernel, None)
                 await system.kernel.wait_stop_requested()
@@ -273,6 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_global_options(parser)
     parser.add_argument(
         "--once", action="store_true", help="process what is pending (inbox and spool), then exit"
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="console: -v every info line, -vv debug too (default: warnings and one line per"
+        " draw file and request; the JSON log file always gets everything)",
     )
     parser.add_argument(
         "--backend",
@@ -419,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
                 return hand_over(paths, request, exc)
             sys.stderr.write(f"watcher: {exc}\n")
             return EXIT_USAGE
-        configure_logging(paths.log_file, settings.logging.level)
+        configure_logging(paths.log_file, settings.logging.level, verbosity=args.verbose)
         # A long-running daemon allocates many short-lived messages: with the default gen-0
         # threshold (700) the collector ran ~1/3 of a 100k-draw ingest (bench/ingest.py).
         gc.set_threshold(50_000, 20, 20)
