@@ -409,6 +409,9 @@ def load_settings(path: Path | None = None, *, state_dir: Path | None = None) ->
         except OSError as exc:
             msg = f"cannot read config file {path}: {exc.strerror or exc}"
             raise ConfigError(msg) from exc
+        except UnicodeDecodeError as exc:
+            msg = f"{path}: not UTF-8 (byte {exc.start}: {exc.object[exc.start : exc.start + 4]!r})"
+            raise ConfigError(msg) from exc
         except tomllib.TOMLDecodeError as exc:
             msg = f"{path}: not valid TOML: {exc}"
             raise ConfigError(msg) from exc
@@ -417,6 +420,24 @@ def load_settings(path: Path | None = None, *, state_dir: Path | None = None) ->
     elif "state_dir" not in data and os.environ.get(STATE_DIR_ENV):
         data["state_dir"] = os.environ[STATE_DIR_ENV]
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source)) from exc
+    _check_model_path(settings.llm.model, source)
+    return settings
+
+
+def _check_model_path(value: str, source: str) -> None:
+    """`llm.model` as a path must name an existing file (aliases are resolved later)."""
+    text = value.strip()
+    if text.lower() == "none" or text == "gemma3-270m":
+        return
+    path = Path(text).expanduser()
+    if not path.exists():
+        msg = (
+            f"{source}: key 'llm.model': {text!r}: no such file (a .gguf path, gemma3-270m or none)"
+        )
+        raise ConfigError(msg)
+    if not path.is_file():
+        msg = f"{source}: key 'llm.model': {text!r}: not a regular file"
+        raise ConfigError(msg)

@@ -29,12 +29,14 @@ import anyio
 import anyio.to_thread
 import structlog
 
-from actors import statelock, status
+from actors import attention, statelock, status
 from actors.atomic import write_atomic
 from actors.audit import AuditLog
+from actors.banner import banner
 from actors.bundle import BundleActor
-from actors.cliutil import EXIT_USAGE, settings_or_exit
+from actors.cliutil import EXIT_ATTENTION, EXIT_USAGE, settings_or_exit
 from actors.config import STATE_DIR_ENV, Settings
+from actors.console import write_line
 from actors.foreground import dry_run, hand_over, requested, run_foreground
 from actors.gpu.actor import GPUDispatchActor
 from actors.ingestion import IngestionActor
@@ -226,7 +228,10 @@ async def open_system(
 
 
 async def run_daemon(settings: Settings, *, once: bool, config_path: Path | None = None) -> int:
-    """Run until a signal (or, with `once`, until idle); return the exit code."""
+    """Run until a signal (or, with `once`, until idle); return the exit code: 0, 1 (an actor
+    past its restart intensity), or with `once` 3 when something needs a person."""
+    audit_path = StatePaths(settings.state_dir).audit
+    start = await anyio.to_thread.run_sync(attention.audit_size, audit_path)
     async with open_system(settings, once=once, config_path=config_path) as system:
         if once:
             with anyio.CancelScope() as scope:
@@ -235,12 +240,20 @@ async def run_daemon(settings: Settings, *, once: bool, config_path: Path | None
                     await system.wait_idle()
                     tg.cancel_scope.cancel()
         else:
+            write_line(banner(settings))
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_stop_on_signal, system.kernel, None)
                 await system.kernel.wait_stop_requested()
                 tg.cancel_scope.cancel()
         failed = system.kernel.failure is not None
-    return 1 if failed else 0
+    if failed:
+        return 1
+    if once:
+        lines = await anyio.to_thread.run_sync(attention.needs_a_person, audit_path, start)
+        if lines:
+            sys.stderr.write("".join(f"needs a person: {line}\n" for line in lines))
+            return EXIT_ATTENTION
+    return 0
 
 
 async def _stop_on_signal(kernel: ActorSystem, scope: anyio.CancelScope | None) -> None:
@@ -266,6 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_global_options(parser)
     parser.add_argument(
         "--once", action="store_true", help="process what is pending (inbox and spool), then exit"
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="console: -v every info line, -vv debug too (default: warnings and one line per"
+        " draw file and request; the JSON log file always gets everything)",
     )
     parser.add_argument(
         "--backend",
@@ -412,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
                 return hand_over(paths, request, exc)
             sys.stderr.write(f"watcher: {exc}\n")
             return EXIT_USAGE
-        configure_logging(paths.log_file, settings.logging.level)
+        configure_logging(paths.log_file, settings.logging.level, verbosity=args.verbose)
         # A long-running daemon allocates many short-lived messages: with the default gen-0
         # threshold (700) the collector ran ~1/3 of a 100k-draw ingest (bench/ingest.py).
         gc.set_threshold(50_000, 20, 20)

@@ -11,7 +11,6 @@ does not stop the daemon: the console logs why and says so in `web.json`, and th
 from __future__ import annotations
 
 import json
-import sys
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ import anyio
 import anyio.to_thread
 import structlog
 
+from actors import banner
 from actors.atomic import write_atomic
 from actors.notify.notifier import Notifier
 from actors.web.app import Console, create_app
@@ -40,6 +40,23 @@ log = structlog.get_logger("web")
 
 WEB_FILE = "web.json"
 """Written at start-up in the state directory: the dashboard's URL (or why it is not up)."""
+
+
+def banner_line(settings: Settings) -> str | None:
+    """The start-up banner's line: the dashboard's address (from web.json), or why it is not up."""
+    if not settings.web.enabled:
+        return None
+    try:
+        info = json.loads((settings.state_dir / WEB_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not info.get("url"):
+        return f"dashboard NOT started: {info.get('error', 'unknown error')}"
+    writes = "on (token)" if info.get("writes") else "off (set [web] token)"
+    return f"dashboard {info['url']}  (write actions {writes}; metrics: {info['url']}metrics)"
+
+
+banner.add_line(banner_line)
 
 
 def read_token(settings: Settings) -> str:
@@ -112,8 +129,8 @@ async def _start_server(console: Console, tg: TaskGroup) -> str:
     try:
         sock = open_socket(settings.web.bind)
     except BindError as exc:
-        log.exception("web.not_started", error=str(exc))
-        sys.stderr.write(f"watcher: dashboard not started: {exc}\n")
+        # Not fatal: the loop runs without its dashboard; web.json and the banner say why.
+        log.error("web.not_started", error=str(exc))  # noqa: TRY400 (the reason is the message)
         record.update(url=None, error=str(exc))
         await _write_web_file(console, record)
         return ""
@@ -131,7 +148,6 @@ async def _start_server(console: Console, tg: TaskGroup) -> str:
     record.update(url=url, writes=bool(console.token))
     await _write_web_file(console, record)
     log.info("web.started", url=url, writes=bool(console.token))
-    sys.stderr.write(f"watcher: dashboard at {url}\n")
     return url.rstrip("/")
 
 
