@@ -244,6 +244,15 @@ class WatcherConfig(Section):
     """Run on an escalation (argv, no shell); WATCHER_REASON etc. are in its environment."""
 
 
+class SpoolConfig(Section):
+    """`[spool]`: what a request file may be (the watcher rejects, with a reason, what is not)."""
+
+    max_request_kb: int = Field(1024, ge=1)
+    """Bigger request files are rejected unread (requests are small; a runaway evidence is not)."""
+    clock_skew_s: float = Field(300.0, ge=0)
+    """A request whose `created_at` is further in the future than this is rejected."""
+
+
 class LLMConfig(Section):
     """`[llm]`: the local model (or none: the heuristic advisor answers)."""
 
@@ -323,6 +332,7 @@ class Settings(Section):
     trigger: TriggerConfig = TriggerConfig()
     policies: PoliciesConfig = PoliciesConfig()
     watcher: WatcherConfig = WatcherConfig()
+    spool: SpoolConfig = SpoolConfig()
     llm: LLMConfig = LLMConfig()
     gpu: GPUConfig = GPUConfig()
     bundle: BundleConfig = BundleConfig()
@@ -356,6 +366,9 @@ def load_settings(path: Path | None = None, *, state_dir: Path | None = None) ->
         except OSError as exc:
             msg = f"cannot read config file {path}: {exc.strerror or exc}"
             raise ConfigError(msg) from exc
+        except UnicodeDecodeError as exc:
+            msg = f"{path}: not UTF-8 (byte {exc.start}: {exc.object[exc.start : exc.start + 4]!r})"
+            raise ConfigError(msg) from exc
         except tomllib.TOMLDecodeError as exc:
             msg = f"{path}: not valid TOML: {exc}"
             raise ConfigError(msg) from exc
@@ -364,6 +377,24 @@ def load_settings(path: Path | None = None, *, state_dir: Path | None = None) ->
     elif "state_dir" not in data and os.environ.get(STATE_DIR_ENV):
         data["state_dir"] = os.environ[STATE_DIR_ENV]
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source)) from exc
+    _check_model_path(settings.llm.model, source)
+    return settings
+
+
+def _check_model_path(value: str, source: str) -> None:
+    """`llm.model` as a path must name an existing file (aliases are resolved later)."""
+    text = value.strip()
+    if text.lower() == "none" or text == "gemma3-270m":
+        return
+    path = Path(text).expanduser()
+    if not path.exists():
+        msg = (
+            f"{source}: key 'llm.model': {text!r}: no such file (a .gguf path, gemma3-270m or none)"
+        )
+        raise ConfigError(msg)
+    if not path.is_file():
+        msg = f"{source}: key 'llm.model': {text!r}: not a regular file"
+        raise ConfigError(msg)

@@ -2,11 +2,13 @@
 
 `python -m pipeline.synthetic --family lcg32 --seed 12345 --count 200 --out history.jsonl`;
 `--switch-at N` with `--new-seed S` and/or `--new-family F` starts a fresh stream at draw N.
+An `--out` ending in `.json` gets a draw file for the inbox (`{"draws": [...]}`) instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -99,6 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         sys.stderr.write(f"pipeline.synthetic: error: {exc}\n")
         return 2
+    if a.out.suffix == ".json":
+        # A draw file the inbox takes as it is ({"draws": [...]}), written whole by a rename.
+        draws = [json.loads(r.model_dump_json(exclude={"schema_version"})) for r in records]
+        tmp = a.out.with_name(f".{a.out.name}.tmp")
+        tmp.write_text(json.dumps({"draws": draws}) + "\n", encoding="utf-8")
+        tmp.replace(a.out)
+        return 0
     write_history(a.out, records)
     return 0
 

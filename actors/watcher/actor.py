@@ -172,7 +172,9 @@ class WatcherActor(Actor):
         if claimed is None:
             return
         try:
-            request = await anyio.to_thread.run_sync(spool.parse, claimed)
+            request = await anyio.to_thread.run_sync(
+                spool.parse, claimed, self.services.settings.spool
+            )
         except spool.SpoolError as exc:
             cid = new_id()
             await self._audit(request_id, cid, "claimed", "received", "claimed")
