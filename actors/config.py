@@ -272,7 +272,16 @@ class WatcherConfig(Section):
         return value
 
     notify_command: tuple[str, ...] = ()
-    """Run on an escalation (argv, no shell); WATCHER_REASON etc. are in its environment."""
+    """Kept for existing configs: the same as `notify.command` (used when that one is empty)."""
+
+
+class SpoolConfig(Section):
+    """`[spool]`: what a request file may be (the watcher rejects, with a reason, what is not)."""
+
+    max_request_kb: int = Field(1024, ge=1)
+    """Bigger request files are rejected unread (requests are small; a runaway evidence is not)."""
+    clock_skew_s: float = Field(300.0, ge=0)
+    """A request whose `created_at` is further in the future than this is rejected."""
 
 
 class LLMConfig(Section):
@@ -451,6 +460,47 @@ class LoggingConfig(Section):
     """Lowest level written to the JSON log."""
 
 
+class WebConfig(Section):
+    """`[web]`: the dashboard, `/metrics` and `/healthz`, served by the daemon (docs/operations)."""
+
+    enabled: bool = True
+    """Serve the dashboard while the daemon runs (never in `--once` runs)."""
+    bind: str = Field("127.0.0.1:8787", pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$")
+    """HOST:PORT to listen on; loopback by default (port 0: any free port, see `web.json`)."""
+    token: str = ""
+    """The write-action token (approve, reject, halt, resume, submit); empty: writes are off."""
+    token_file: str = ""
+    """A file holding the token (relative to the state directory, or absolute); beats `token`."""
+    public_url: str = ""
+    """The dashboard's address as a person reaches it, for links in notifications (empty:
+    derived from `bind`)."""
+    chart_points: int = Field(1500, ge=50, le=20_000)
+    """Most points the loop chart gets per series; longer histories are downsampled server-side."""
+
+
+class NotifyConfig(Section):
+    """`[notify]`: who hears about items that await a person, once per item (docs/operations.md)."""
+
+    command: tuple[str, ...] = ()
+    """Run per notification (argv, no shell); WATCHER_EVENT, WATCHER_REASON, WATCHER_URL etc.
+    are in its environment. Empty: `watcher.notify_command`, if set."""
+    urls: tuple[str, ...] = ()
+    """Apprise URLs (mailto://, slack://, tgram://, ntfy://, json:// webhooks, ...)."""
+    events: tuple[str, ...] = (
+        "decision/escalate",
+        "decision/no_signal",
+        "request/escalation",
+        "promotion/promoted",
+        "promotion/rolled_back",
+        "system/halted",
+    )
+    """Audit events (entity/event) that notify."""
+    timeout_s: float = Field(30.0, gt=0)
+    """Bound on one delivery (the command, or one URL)."""
+    attempts: int = Field(3, ge=1, le=10)
+    """Deliveries tried per notification before it is recorded as failed."""
+
+
 class Settings(Section):
     """The whole configuration; `Settings()` is the embedded default."""
 
@@ -464,10 +514,13 @@ class Settings(Section):
     trigger: TriggerConfig = TriggerConfig()
     policies: PoliciesConfig = PoliciesConfig()
     watcher: WatcherConfig = WatcherConfig()
+    spool: SpoolConfig = SpoolConfig()
     llm: LLMConfig = LLMConfig()
     gpu: GPUConfig = GPUConfig()
     bundle: BundleConfig = BundleConfig()
     logging: LoggingConfig = LoggingConfig()
+    web: WebConfig = WebConfig()
+    notify: NotifyConfig = NotifyConfig()
     jobs: dict[str, JobConfig] = Field(default_factory=dict)
     """Jobs of your own, `[jobs.NAME]`, registered beside the reference ones."""
 
@@ -499,6 +552,9 @@ def load_settings(path: Path | None = None, *, state_dir: Path | None = None) ->
         except OSError as exc:
             msg = f"cannot read config file {path}: {exc.strerror or exc}"
             raise ConfigError(msg) from exc
+        except UnicodeDecodeError as exc:
+            msg = f"{path}: not UTF-8 (byte {exc.start}: {exc.object[exc.start : exc.start + 4]!r})"
+            raise ConfigError(msg) from exc
         except tomllib.TOMLDecodeError as exc:
             msg = f"{path}: not valid TOML: {exc}"
             raise ConfigError(msg) from exc
@@ -507,6 +563,24 @@ def load_settings(path: Path | None = None, *, state_dir: Path | None = None) ->
     elif "state_dir" not in data and os.environ.get(STATE_DIR_ENV):
         data["state_dir"] = os.environ[STATE_DIR_ENV]
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source)) from exc
+    _check_model_path(settings.llm.model, source)
+    return settings
+
+
+def _check_model_path(value: str, source: str) -> None:
+    """`llm.model` as a path must name an existing file (aliases are resolved later)."""
+    text = value.strip()
+    if text.lower() == "none" or text == "gemma3-270m":
+        return
+    path = Path(text).expanduser()
+    if not path.exists():
+        msg = (
+            f"{source}: key 'llm.model': {text!r}: no such file (a .gguf path, gemma3-270m or none)"
+        )
+        raise ConfigError(msg)
+    if not path.is_file():
+        msg = f"{source}: key 'llm.model': {text!r}: not a regular file"
+        raise ConfigError(msg)

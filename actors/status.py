@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from actors.gpu import lease as lease_store
 from actors.paths import SPOOL_STATES, StatePaths
 from actors.watcher.halt import read_halt, resume_command
 

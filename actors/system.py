@@ -9,6 +9,7 @@ past its restart intensity, 2 on a configuration error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import importlib.util
@@ -28,13 +29,15 @@ import anyio
 import anyio.to_thread
 import structlog
 
-from actors import status
+from actors import attention, statelock, status
 from actors.atomic import write_atomic
 from actors.audit import AuditLog
+from actors.banner import banner
 from actors.bundle import BundleActor
-from actors.cliutil import EXIT_USAGE, settings_or_exit
+from actors.cliutil import EXIT_ATTENTION, EXIT_USAGE, settings_or_exit
 from actors.config import STATE_DIR_ENV, Settings
-from actors.foreground import dry_run, requested, run_foreground
+from actors.console import write_line
+from actors.foreground import dry_run, hand_over, requested, run_foreground
 from actors.gpu.actor import GPUDispatchActor
 from actors.gpu.plugins import build_registry
 from actors.ingestion import IngestionActor
@@ -56,6 +59,7 @@ from actors.services import (
 from actors.store import open_store
 from actors.trigger import TriggerActor
 from actors.watcher import WatcherActor
+from actors.web import open_console
 from messages.base import new_id
 from messages.enums import LearningLoopScope
 from messages.errors import ActorError, ConfigError, WatcherError
@@ -197,7 +201,9 @@ async def open_system(
                     await kernel.spawn(name, lambda f=factory: f(services))  # type: ignore[misc]
                 await kernel.ref(SYSTEM).tell(SystemStarted(actors=kernel.names))
                 log.info("system.started", actors=list(SPAWN_ORDER), state_dir=str(paths.root))
-                yield WatcherSystem(services, kernel)
+                # The console (dashboard, /metrics, notifications) stops before the actors do.
+                async with open_console(services, kernel):
+                    yield WatcherSystem(services, kernel)
                 log.info("system.stopping")
             failure = kernel.failure
             await services.audit(
@@ -223,7 +229,10 @@ async def open_system(
 
 
 async def run_daemon(settings: Settings, *, once: bool, config_path: Path | None = None) -> int:
-    """Run until a signal (or, with `once`, until idle); return the exit code."""
+    """Run until a signal (or, with `once`, until idle); return the exit code: 0, 1 (an actor
+    past its restart intensity), or with `once` 3 when something needs a person."""
+    audit_path = StatePaths(settings.state_dir).audit
+    start = await anyio.to_thread.run_sync(attention.audit_size, audit_path)
     async with open_system(settings, once=once, config_path=config_path) as system:
         if once:
             with anyio.CancelScope() as scope:
@@ -232,12 +241,20 @@ async def run_daemon(settings: Settings, *, once: bool, config_path: Path | None
                     await system.wait_idle()
                     tg.cancel_scope.cancel()
         else:
+            write_line(banner(settings))
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_stop_on_signal, system.kernel, None)
                 await system.kernel.wait_stop_requested()
                 tg.cancel_scope.cancel()
         failed = system.kernel.failure is not None
-    return 1 if failed else 0
+    if failed:
+        return 1
+    if once:
+        lines = await anyio.to_thread.run_sync(attention.needs_a_person, audit_path, start)
+        if lines:
+            sys.stderr.write("".join(f"needs a person: {line}\n" for line in lines))
+            return EXIT_ATTENTION
+    return 0
 
 
 async def _stop_on_signal(kernel: ActorSystem, scope: anyio.CancelScope | None) -> None:
@@ -260,25 +277,17 @@ def build_parser() -> argparse.ArgumentParser:
             "SIGINT/SIGTERM."
         ),
     )
-    parser.add_argument(
-        "--config",
-        type=Path,
-        metavar="PATH",
-        help="TOML configuration file (default: the embedded defaults)",
-    )
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        metavar="DIR",
-        help=f"state directory (default: ${STATE_DIR_ENV}, else ./var)",
-    )
+    add_global_options(parser)
     parser.add_argument(
         "--once", action="store_true", help="process what is pending (inbox and spool), then exit"
     )
     parser.add_argument(
-        "--log-level",
-        choices=["debug", "info", "warning", "error"],
-        help="log level of the JSON log file (default: from the config)",
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="console: -v every info line, -vv debug too (default: warnings and one line per"
+        " draw file and request; the JSON log file always gets everything)",
     )
     parser.add_argument(
         "--backend",
@@ -320,7 +329,66 @@ def build_parser() -> argparse.ArgumentParser:
     status.register(sub)
     for module in command_modules():
         module.register(sub)
+    _globals_after_subcommands(parser)
     return parser
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, after: bool = False) -> None:
+    """--config, --state-dir, --log-level: on the top level, and (`after`) on every subcommand,
+    where they default to "not given" so they override the top level's only when written."""
+    extra: dict[str, Any] = {"default": argparse.SUPPRESS} if after else {}
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="TOML configuration file (default: the embedded defaults)",
+        **extra,
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help=f"state directory (default: ${STATE_DIR_ENV}, else ./var)",
+        **extra,
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="log level of the JSON log file (default: from the config)",
+        **extra,
+    )
+
+
+def _globals_after_subcommands(parser: argparse.ArgumentParser) -> None:
+    """Accept the global options after any subcommand too (`status --state-dir X`)."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for name, child in action.choices.items():
+            if name == "logs":
+                continue  # its own parser (actors.logs) takes them
+            known = {option for a in child._actions for option in a.option_strings}
+            if not known & {"--config", "--state-dir", "--log-level"}:
+                add_global_options(child, after=True)
+            _globals_after_subcommands(child)
+
+
+_VALUED = frozenset({"--config", "--state-dir", "--log-level", "--backend", "--episodes"})
+
+
+def _split_logs(argv: list[str]) -> tuple[list[str], list[str]] | None:
+    """(global options, the rest) when the subcommand is `logs`, else None: `logs` hands its
+    arguments, `--help` included, to `python -m actors.logs`."""
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        if token == "--":
+            return None
+        if token.startswith("-"):
+            index += 2 if token in _VALUED else 1
+            continue
+        return (argv[:index], argv[index + 1 :]) if token == "logs" else None
+    return None
 
 
 def command_modules() -> list[Any]:
@@ -339,10 +407,13 @@ def command_modules() -> list[Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m actors.system` (and the `watcher` script)."""
+    argv = sys.argv[1:] if argv is None else argv
+    split = _split_logs(argv)
+    if split is not None:
+        top = build_parser().parse_args(split[0])
+        extra = ["--state-dir", str(top.state_dir)] if top.state_dir else []
+        return logs_main([*extra, *split[1]], prog="python -m actors.system logs")
     args = build_parser().parse_args(argv)
-    if args.command == "logs":
-        extra = ["--state-dir", str(args.state_dir)] if args.state_dir else []
-        return logs_main([*extra, *args.logs_args])
     try:
         settings = settings_or_exit(args)
     except SystemExit as exc:
@@ -360,21 +431,31 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(None, settings.logging.level, console=False)
         return dry_run(settings, request)
     paths = StatePaths(settings.state_dir).ensure()
-    configure_logging(paths.log_file, settings.logging.level)
-    # A long-running daemon allocates many short-lived messages: with the default gen-0
-    # threshold (700) the collector ran ~1/3 of a 100k-draw ingest (bench/ingest.py).
-    gc.set_threshold(50_000, 20, 20)
-    try:
-        if request is not None:
-            return anyio.run(partial(run_foreground, settings, request), backend=args.backend)
-        daemon = partial(run_daemon, settings, once=args.once, config_path=args.config)
-        return anyio.run(daemon, backend=args.backend)
-    except WatcherError as exc:
-        log.critical("system.error", error=str(exc))
-        sys.stderr.write(f"watcher: {exc}\n")
-        return 1
-    finally:
-        close_logging()
+    role = "foreground dispatch" if request is not None else "daemon"
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(statelock.hold(paths.root, role))
+        except statelock.StateDirLockedError as exc:
+            if request is not None:
+                return hand_over(paths, request, exc)
+            sys.stderr.write(f"watcher: {exc}\n")
+            return EXIT_USAGE
+        configure_logging(paths.log_file, settings.logging.level, verbosity=args.verbose)
+        # A long-running daemon allocates many short-lived messages: with the default gen-0
+        # threshold (700) the collector ran ~1/3 of a 100k-draw ingest (bench/ingest.py).
+        gc.set_threshold(50_000, 20, 20)
+        try:
+            if request is not None:
+                return anyio.run(partial(run_foreground, settings, request), backend=args.backend)
+            daemon = partial(run_daemon, settings, once=args.once, config_path=args.config)
+            return anyio.run(daemon, backend=args.backend)
+        except WatcherError as exc:
+            log.critical("system.error", error=str(exc))
+            sys.stderr.write(f"watcher: {exc}\n")
+            return 1
+        finally:
+            close_logging()
+    return EXIT_USAGE  # not reached: the block returns
 
 
 if __name__ == "__main__":

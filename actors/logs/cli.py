@@ -17,10 +17,10 @@ from actors.logs.follow import read_lines
 from actors.paths import StatePaths
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command line of `python -m actors.logs`."""
+def build_parser(prog: str = "python -m actors.logs") -> argparse.ArgumentParser:
+    """The command line of `python -m actors.logs` (or `python -m actors.system logs`)."""
     parser = argparse.ArgumentParser(
-        prog="python -m actors.logs", description="Show Watcher's logs or its audit trail."
+        prog=prog, description="Show Watcher's logs or its audit trail."
     )
     parser.add_argument(
         "--state-dir",
@@ -42,7 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["debug", "info", "warning", "error", "critical"],
         help="only lines at this level or above",
     )
-    tail.add_argument("--correlation-id", metavar="ID", help="only lines of this flow")
+    tail.add_argument(
+        "--correlation-id",
+        metavar="ID",
+        help="only lines of this flow (the id, or its first characters as the log shows them)",
+    )
     tail.add_argument(
         "--since",
         metavar="WHEN",
@@ -55,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tail.add_argument("--audit", action="store_true", help="read audit.jsonl instead of the log")
     tail.add_argument("--file", type=Path, metavar="PATH", help="read this file instead")
+    tail.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="state directory (also accepted before `tail`)",
+    )
     return parser
 
 
@@ -73,9 +84,9 @@ async def tail(path: Path, filters: Filters, *, follow: bool, as_json: bool, aud
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, prog: str = "python -m actors.logs") -> int:
     """Entry point; exit 0, or 2 on a bad argument or a missing file."""
-    parser = build_parser()
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     root = args.state_dir or Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
     paths = StatePaths(root)

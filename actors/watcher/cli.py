@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from actors.cliutil import EXIT_OK, EXIT_USAGE
+from actors.cliutil import EXIT_OK, EXIT_USAGE, require_state_dir, validation_lines
 from actors.paths import StatePaths
 from actors.watcher import spool
 from actors.watcher.halt import HaltState, clear_halt, read_halt, resume_command, write_halt
@@ -62,8 +62,31 @@ def register(sub: Any) -> None:
     resume.set_defaults(handler=run_resume)
 
 
+APPLIES_TO = {
+    "episodes": "selfplay_retrain",
+    "min_fitness": "selfplay_retrain",
+    "survivors_artifact": "selfplay_retrain",
+    "scope": "learning_loop",
+    "steps": "pipeline_rerun",
+}
+"""Which request type each type-specific flag belongs to."""
+
+
+def misplaced_flags(args: argparse.Namespace) -> list[str]:
+    """`--flag does not apply to TYPE (only to OTHER)` for each flag given for another type."""
+    return [
+        f"--{dest.replace('_', '-')} does not apply to {args.request_type} (only to {owner})"
+        for dest, owner in APPLIES_TO.items()
+        if getattr(args, dest, None) is not None and owner != args.request_type
+    ]
+
+
 def build_request(args: argparse.Namespace) -> dict[str, Any]:
-    """The request's JSON fields from the flags (validation is the request model's job)."""
+    """The request's JSON fields from the flags (validation is the request model's job).
+
+    Raises:
+        ValueError: `--steps` is not a comma-separated list of numbers.
+    """
     data: dict[str, Any] = {
         "request_type": args.request_type,
         "source": "cli",
@@ -81,12 +104,21 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
     elif args.request_type == "learning_loop" and args.scope:
         data["scope"] = args.scope
     elif args.request_type == "pipeline_rerun" and args.steps:
-        data["steps"] = [int(part) for part in args.steps.split(",") if part.strip()]
+        parts = [part.strip() for part in args.steps.split(",") if part.strip()]
+        if not all(part.isdigit() for part in parts):
+            msg = f"steps: {args.steps!r}: must be comma-separated step numbers, e.g. 1,2,3"
+            raise ValueError(msg)
+        data["steps"] = [int(part) for part in parts]
     return data
 
 
 def run_submit(args: argparse.Namespace, settings: Settings) -> int:
     """Validate and file one request; print its id."""
+    if not require_state_dir(settings, "submit"):
+        return EXIT_USAGE
+    if problems := misplaced_flags(args):
+        sys.stderr.write("".join(f"submit: {line}\n" for line in problems))
+        return EXIT_USAGE
     paths = StatePaths(settings.state_dir).ensure()
     try:
         request = REQUEST_ADAPTER.validate_python(build_request(args))
@@ -103,7 +135,11 @@ def run_submit(args: argparse.Namespace, settings: Settings) -> int:
     except ParamError as exc:
         sys.stderr.write(f"submit: {exc}\n")
         return EXIT_USAGE
-    except (ValidationError, ValueError) as exc:
+    except ValidationError as exc:
+        lines = validation_lines(exc, tags=APPLIES_TO.values())
+        sys.stderr.write("".join(f"submit: not a valid request: {line}\n" for line in lines))
+        return EXIT_USAGE
+    except ValueError as exc:
         sys.stderr.write(f"submit: not a valid request: {exc}\n")
         return EXIT_USAGE
     except spool.SpoolError as exc:
@@ -172,6 +208,8 @@ def _scalar(value: object) -> str | int | float | bool:
 
 def run_halt(args: argparse.Namespace, settings: Settings) -> int:
     """Write the halt file (with --now, a running daemon also cancels the running job)."""
+    if not require_state_dir(settings, "halt"):
+        return EXIT_USAGE
     paths = StatePaths(settings.state_dir)
     path = paths.root / settings.watcher.halt_file
     state = HaltState(reason=args.reason, halted_at=datetime.now(UTC), by="cli", now=args.now)
@@ -183,6 +221,8 @@ def run_halt(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_resume(args: argparse.Namespace, settings: Settings) -> int:
     """Remove the halt file; a running daemon picks the spool up again within a second."""
+    if not require_state_dir(settings, "resume"):
+        return EXIT_USAGE
     path = StatePaths(settings.state_dir).root / settings.watcher.halt_file
     was = read_halt(path)
     if was is None:
