@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import structlog
 from pydantic import ConfigDict, Field, ValidationError, create_model
 
 from actors.config import JobConfig, JobParamConfig
@@ -44,8 +43,6 @@ __all__ = [
     "entry_point_specs",
     "params_model",
 ]
-
-_log = structlog.get_logger("actors.gpu.plugins")
 
 ENTRY_POINT_GROUP = "watcher.jobs"
 """The entry-point group an installed package registers its jobs under."""
@@ -229,11 +226,6 @@ def build_registry(settings: Settings, *, entry_points: bool = True) -> JobRegis
     except JobSpecError as exc:
         raise ConfigError(str(exc)) from exc
     check_watcher_config(settings.watcher, registry)
-    _log.debug(
-        "gpu.registry",
-        jobs=list(registry.names()),
-        plugins=[s.name for s in registry if s.source != "builtin"],
-    )
     return registry
 
 

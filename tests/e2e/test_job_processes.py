@@ -44,6 +44,7 @@ def _alive(pid: int) -> bool:
 
 
 def _start(config: Path, state: Path) -> subprocess.Popen[str]:
+    state.mkdir()
     filed = run_cli("actors.system", "--config", str(config), "--state-dir", str(state),
                     "submit", "pipeline_rerun", "--steps", "2")  # fmt: skip
     assert filed.returncode == 0, filed.stderr

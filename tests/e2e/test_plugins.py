@@ -51,7 +51,9 @@ def test_the_plug_in_walkthrough_runs_verbatim(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "job my_score" in done.stdout
     assert re.search(
-        r"argv: \S+ -m mypipe\.score .* --rounds 30 --history \S+ --seed 0", done.stdout
+        r"argv: \S+ -m mypipe\.score .* --rounds 30 --history \S+ --seed 0"
+        r" --history-fingerprint \w+",
+        done.stdout,
     )
     request_id = re.findall(r"^[0-9a-f]{32}$", done.stdout, re.MULTILINE)[0]
     # Chapter 13 files its own first pipeline run once the draws are in: only ours counts here.
@@ -123,6 +125,9 @@ def test_an_entry_point_job_runs_with_params_from_config_and_submit(tmp_path: Pa
     env = _env(PYTHONPATH=f"{site}{os.pathsep}{ROOT}")
     base = ["actors.system", "--config", str(config), "--state-dir", str(state)]
     drop(state / "inbox", "draws.json", history())
+    # Ingest first: a request running before its draws are in would get an empty history.
+    ingested = run_cli(*base, "--once", env=env, timeout=300)
+    assert ingested.returncode in {0, 3}, ingested.stderr[-3000:]
 
     bad = run_cli(
         *base, "submit", "pipeline_rerun", "--steps", "4", "--param", "4.label=z", env=env
