@@ -241,7 +241,7 @@ class WatcherConfig(Section):
     )
     """Which registry job runs each pipeline step ("1".."6") and selfplay."""
     notify_command: tuple[str, ...] = ()
-    """Run on an escalation (argv, no shell); WATCHER_REASON etc. are in its environment."""
+    """Kept for existing configs: the same as `notify.command` (used when that one is empty)."""
 
 
 class SpoolConfig(Section):
@@ -319,6 +319,47 @@ class LoggingConfig(Section):
     """Lowest level written to the JSON log."""
 
 
+class WebConfig(Section):
+    """`[web]`: the dashboard, `/metrics` and `/healthz`, served by the daemon (docs/operations)."""
+
+    enabled: bool = True
+    """Serve the dashboard while the daemon runs (never in `--once` runs)."""
+    bind: str = Field("127.0.0.1:8787", pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$")
+    """HOST:PORT to listen on; loopback by default (port 0: any free port, see `web.json`)."""
+    token: str = ""
+    """The write-action token (approve, reject, halt, resume, submit); empty: writes are off."""
+    token_file: str = ""
+    """A file holding the token (relative to the state directory, or absolute); beats `token`."""
+    public_url: str = ""
+    """The dashboard's address as a person reaches it, for links in notifications (empty:
+    derived from `bind`)."""
+    chart_points: int = Field(1500, ge=50, le=20_000)
+    """Most points the loop chart gets per series; longer histories are downsampled server-side."""
+
+
+class NotifyConfig(Section):
+    """`[notify]`: who hears about items that await a person, once per item (docs/operations.md)."""
+
+    command: tuple[str, ...] = ()
+    """Run per notification (argv, no shell); WATCHER_EVENT, WATCHER_REASON, WATCHER_URL etc.
+    are in its environment. Empty: `watcher.notify_command`, if set."""
+    urls: tuple[str, ...] = ()
+    """Apprise URLs (mailto://, slack://, tgram://, ntfy://, json:// webhooks, ...)."""
+    events: tuple[str, ...] = (
+        "decision/escalate",
+        "decision/no_signal",
+        "request/escalation",
+        "promotion/promoted",
+        "promotion/rolled_back",
+        "system/halted",
+    )
+    """Audit events (entity/event) that notify."""
+    timeout_s: float = Field(30.0, gt=0)
+    """Bound on one delivery (the command, or one URL)."""
+    attempts: int = Field(3, ge=1, le=10)
+    """Deliveries tried per notification before it is recorded as failed."""
+
+
 class Settings(Section):
     """The whole configuration; `Settings()` is the embedded default."""
 
@@ -337,6 +378,8 @@ class Settings(Section):
     gpu: GPUConfig = GPUConfig()
     bundle: BundleConfig = BundleConfig()
     logging: LoggingConfig = LoggingConfig()
+    web: WebConfig = WebConfig()
+    notify: NotifyConfig = NotifyConfig()
 
 
 def _describe(error: ValidationError, source: str) -> str:

@@ -58,6 +58,7 @@ from actors.services import (
 from actors.store import open_store
 from actors.trigger import TriggerActor
 from actors.watcher import WatcherActor
+from actors.web import open_console
 from messages.base import new_id
 from messages.enums import LearningLoopScope
 from messages.errors import ActorError, WatcherError
@@ -199,7 +200,9 @@ async def open_system(
                     await kernel.spawn(name, lambda f=factory: f(services))  # type: ignore[misc]
                 await kernel.ref(SYSTEM).tell(SystemStarted(actors=kernel.names))
                 log.info("system.started", actors=list(SPAWN_ORDER), state_dir=str(paths.root))
-                yield WatcherSystem(services, kernel)
+                # The console (dashboard, /metrics, notifications) stops before the actors do.
+                async with open_console(services, kernel):
+                    yield WatcherSystem(services, kernel)
                 log.info("system.stopping")
             failure = kernel.failure
             await services.audit(

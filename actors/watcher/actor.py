@@ -11,7 +11,6 @@ halts the watcher, records the evidence, runs the notification command, and says
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -350,7 +349,7 @@ class WatcherActor(Actor):
         )
 
     async def _escalate(self, request: Request, outcome: Outcome) -> None:
-        """Halt, record the evidence, tell a person (if configured), say how to resume."""
+        """Halt, record the evidence, say how to resume (actors/notify tells a person)."""
         state = HaltState(
             reason=outcome.reason,
             halted_at=datetime.now(UTC),
@@ -386,29 +385,3 @@ class WatcherActor(Actor):
             evidence=outcome.evidence or {},
             resume=resume_command(self.paths.root),
         )
-        await self._notify(request, outcome)
-
-    async def _notify(self, request: Request, outcome: Outcome) -> None:
-        argv = self.config.notify_command
-        if not argv:
-            return
-        env = {
-            **os.environ,
-            "WATCHER_EVENT": "escalation",
-            "WATCHER_REQUEST_ID": request.request_id,
-            "WATCHER_REASON": outcome.reason,
-            "WATCHER_RESUME_COMMAND": resume_command(self.paths.root),
-        }
-        try:
-            with anyio.fail_after(30):
-                result = await anyio.run_process(list(argv), env=env, check=False)
-        except (OSError, TimeoutError) as exc:
-            self.log.warning("notify.failed", argv=list(argv), error=repr(exc))
-            return
-        if result.returncode != 0:
-            tail = result.stderr.decode("utf-8", errors="replace")[-500:]
-            self.log.error(
-                "notify.failed", argv=list(argv), exit_code=result.returncode, stderr=tail
-            )
-        else:
-            self.log.info("notify.sent", argv=list(argv))

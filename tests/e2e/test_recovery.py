@@ -47,7 +47,7 @@ RECOVERY_MAX = 20
 GOOD_MODEL = 0.9
 POST_LIVE = RECOVERY_MAX + SUSTAINED
 """Live draws after the switch: room for the latest allowed recovery to show as sustained."""
-STABLE_DRAWS = 150
+STABLE_DRAWS = 100
 """Live draws of the stable-regime test (1,000 in `python -m bench.recovery`)."""
 UNPREDICTABLE_LIVE = 20
 """Live draws after the bootstrap on unpredictable draws: the span in which no GPU work may
