@@ -397,7 +397,8 @@ def command_modules() -> list[Any]:
     sets `handler=fn` with `fn(args, settings) -> exit code`.
     """
     found = []
-    for package in sorted(SPAWN_ORDER):
+    # `web` is no actor, but its `report` command reads the same state directory.
+    for package in sorted((*SPAWN_ORDER, "web")):
         name = f"actors.{package}.cli"
         if importlib.util.find_spec(name) is not None:
             found.append(importlib.import_module(name))

@@ -159,7 +159,8 @@ def _downsample(arrays: dict[str, np.ndarray], points: int, total: int) -> dict[
             "bucket": 1,
             **series,
             "threshold": plain("threshold"),
-            "hits": hits,
+            # Per bucket (here: per draw): hits and scored draws, 0 where a draw was not scored.
+            "hits": [0 if h is None else int(h) for h in hits],
             "scored": [0 if h is None else 1 for h in hits],
         }
     how = {"ci_low": "min", "ci_high": "max", "statistic": "max"}

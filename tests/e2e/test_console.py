@@ -461,3 +461,26 @@ def test_escalation_appears_live_resume_needs_the_token_and_notifies_once(
     rows = daemon.query("SELECT status FROM notifications WHERE entity_id = ?", rid)
     assert [r[0] for r in rows] == ["sent"] * sent
     assert len(daemon.receiver.about(rid)) == sent
+
+
+def test_report_draws_the_same_charts_without_the_daemon(daemon: Daemon, page: Any) -> None:
+    """With the daemon stopped, `report --out DIR` writes a self-contained page with the
+    chart data of every draw, and a PNG of it (chromium)."""
+    daemon.stop()
+    out = daemon.state_dir / "report"
+    result = subprocess.run(
+        [sys.executable, "-m", "actors.system", "--state-dir", str(daemon.state_dir),
+         "report", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads((out / "report.json").read_text())
+    stored = daemon.query("SELECT COUNT(*) FROM trigger_diagnostics")[0][0]
+    assert data["loop"]["total"] == stored
+    assert {m["kind"] for m in data["loop"]["markers"]} & {"refresh", "retrain", "escalation"}
+    assert (out / "report.png").stat().st_size > 10_000
+    page.goto((out / "report.html").as_uri())
+    page.wait_for_selector("body[data-rendered='yes']")
+    assert page.evaluate("() => window.watcher.data.x.length") == stored
+    assert page.locator("#chart-hit canvas").count() >= 1
+    shot(page, daemon, "report")
