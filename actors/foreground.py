@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import anyio.to_thread
 
+from actors.assembly import open_system
 from actors.cliutil import EXIT_ATTENTION, EXIT_OK, EXIT_USAGE
 from actors.console import ProgressBar
 from actors.gpu.inventory import detect_inventory
@@ -110,8 +111,6 @@ def hand_over(paths: StatePaths, request: Request, locked: StateDirLockedError) 
 
 async def run_foreground(settings: Settings, request: Request) -> int:
     """File `request`, run the system until it is done, print how it ended."""
-    from actors.system import open_system
-
     paths = StatePaths(settings.state_dir)
     await anyio.to_thread.run_sync(paths.ensure)
     await anyio.to_thread.run_sync(spool.submit, paths, request)

@@ -21,6 +21,7 @@ from actors.gpu.history_file import HistoryStartError, write_history
 from actors.gpu.inventory import GpuInventory, detect_inventory, wait_for_free_memory
 from actors.gpu.registry import JobRegistry, JobSpec, default_registry
 from actors.gpu.runner import ProcessOutcome, ProgressEvent, run_process
+from actors.ingestion.history import latest_fingerprint
 from actors.runtime import Actor, handles
 from actors.services import LLM
 from messages.base import new_id
@@ -43,10 +44,7 @@ class LeaseError(WatcherError):
 
 def _latest_fingerprint(conn: sqlite3.Connection) -> str | None:
     """The real history's hash-chain value: what the job's history file is a snapshot of."""
-    row = conn.execute(
-        "SELECT fingerprint FROM draws WHERE stream = 'real' ORDER BY seq DESC LIMIT 1"
-    ).fetchone()
-    return None if row is None else str(row[0])
+    return latest_fingerprint(conn, "real")  # the draws table's owner: ingestion.history
 
 
 def _now() -> str:
