@@ -299,6 +299,15 @@ def test_overview_and_requests_pages_show_the_store(daemon: Daemon, page: Any) -
     page.goto(daemon.url + "/")
     assert "running" in page.locator(".card").first.inner_text()
     shot(page, daemon, "overview")
+    # Halt and resume from the overview, with the token (the reason comes from a prompt).
+    page.on("dialog", lambda dialog: dialog.accept("maintenance <b>window</b>"))
+    page.fill("#token", TOKEN)
+    page.click("button[data-action='halt']")
+    wait_for(lambda: (daemon.state_dir / "halt").exists(), timeout=DEADLINE_S, what="halt")
+    page.wait_for_function("() => document.getElementById('live').innerText.includes('HALTED by')")
+    assert "maintenance <b>window</b>" in page.locator("#live").inner_text()  # shown as text
+    page.click("button[data-action='resume']")
+    wait_for(lambda: not (daemon.state_dir / "halt").exists(), timeout=DEADLINE_S, what="resume")
     page.goto(daemon.url + "/requests")
     finished = daemon.query("SELECT request_id FROM request_outcomes")
     assert finished
@@ -364,6 +373,7 @@ def test_metrics_are_present_and_move_as_draws_and_requests_go_through(daemon: D
         "watcher_draws_scored_total",
         "watcher_requests_total",
         "watcher_job_duration_seconds_count",
+        "watcher_llm_decision_seconds_count",
         "watcher_llm_fallbacks_total",
     ):
         assert total(after, name) > total(before, name), name

@@ -54,7 +54,8 @@
     document.querySelectorAll("button[data-action]").forEach((button) => {
       if (button.dataset.bound) return;
       button.dataset.bound = "1";
-      button.addEventListener("click", () => act(button.dataset.action, button.dataset.id));
+      button.addEventListener("click", () => act(button.dataset.action, button.dataset.id,
+        button.dataset.type));
     });
     const token = document.getElementById("token");
     if (token && !token.dataset.bound) {
@@ -63,14 +64,16 @@
       token.addEventListener("input", () => sessionStorage.setItem("watcher-token", token.value));
     }
   }
-  async function act(action, id) {
+  async function act(action, id, type) {
     const out = document.getElementById("action-result");
     const fields = { id: id };
-    if (action === "reject") {
-      const reason = window.prompt("Why reject " + id + "?");
+    if (action === "reject" || action === "halt" || action === "submit") {
+      const reason = window.prompt(action === "reject" ? "Why reject " + id + "?" :
+        "Why " + action + (type ? " " + type : "") + "? (kept in the audit trail)");
       if (!reason) return;
       fields.reason = reason;
     }
+    if (type) fields.request_type = type;
     const token = (document.getElementById("token") || {}).value || "";
     const reply = await fetch("/api/actions/" + encodeURIComponent(action), {
       method: "POST",
