@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, TextIO
 
 import anyio.to_thread
 
+from actors.assembly import open_system
 from actors.cliutil import EXIT_ATTENTION, EXIT_OK, EXIT_USAGE
 from actors.console import ProgressBar
 from actors.gpu.inventory import detect_inventory
 from actors.gpu.plugins import build_registry
+from actors.ingestion.history import latest_fingerprint
 from actors.paths import StatePaths
 from actors.watcher import spool
 from actors.watcher.plan import plan_request, render_plan
@@ -106,14 +108,11 @@ def read_fingerprint(db: Path) -> str | None:
     except sqlite3.Error:
         return None
     try:
-        row = conn.execute(
-            "SELECT fingerprint FROM draws WHERE stream = 'real' ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
+        return latest_fingerprint(conn, "real")  # the draws table's owner
     except sqlite3.Error:
         return None
     finally:
         conn.close()
-    return None if row is None else str(row[0])
 
 
 def hand_over(paths: StatePaths, request: Request, locked: StateDirLockedError) -> int:
@@ -136,8 +135,6 @@ def hand_over(paths: StatePaths, request: Request, locked: StateDirLockedError) 
 
 async def run_foreground(settings: Settings, request: Request) -> int:
     """File `request`, run the system until it is done, print how it ended."""
-    from actors.system import open_system
-
     paths = StatePaths(settings.state_dir)
     await anyio.to_thread.run_sync(paths.ensure)
     await anyio.to_thread.run_sync(spool.submit, paths, request)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from actors.gpu import lease as lease_store
+from actors.ingestion.history import recent_draws, stream_counts
 from actors.paths import SPOOL_STATES, StatePaths
 from actors.watcher.halt import read_halt, resume_command
 
@@ -59,14 +60,8 @@ def _store(paths: StatePaths) -> dict[str, Any]:
     conn = sqlite3.connect(f"{paths.db.resolve().as_uri()}?mode=ro", uri=True)
     try:
         conn.execute("PRAGMA query_only=ON")
-        per_stream = dict(conn.execute("SELECT stream, COUNT(*) FROM draws GROUP BY stream"))
-        last = [
-            {"draw_id": r[0], "timestamp": r[1], "value": r[2], "backfill": bool(r[3])}
-            for r in conn.execute(
-                "SELECT draw_id, timestamp, value, is_backfill FROM draws WHERE stream = 'real'"
-                " ORDER BY seq DESC LIMIT 5"
-            )
-        ]
+        per_stream = stream_counts(conn)  # the draws table's owner: actors.ingestion.history
+        last = recent_draws(conn, "real", 5)
         hit = conn.execute(
             "SELECT value, recorded_at FROM diagnostics WHERE metric = 'hit_rate'"
             " AND stream = 'real' ORDER BY id DESC LIMIT 1"

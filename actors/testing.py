@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
+from actors.assembly import ActorFactory, WatcherSystem, open_system
 from actors.config import Settings
 from actors.runtime import Actor, handles
 from actors.services import LLM, Services
-from actors.system import ActorFactory, WatcherSystem, open_system
 from messages.base import Message, new_id
 from messages.decisions import DecisionModel, StepAction, StepDecision
 from messages.dispatch import JobFinished, JobProgress, JobStatus, RunJob

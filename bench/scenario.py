@@ -37,28 +37,29 @@ Definitions (draw counts, the switch is live draw `stable_live`, the first of th
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sqlite3
+import tempfile
 import time
 from bisect import bisect_right
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import anyio
 import numpy as np
 
+from actors.assembly import open_system
 from actors.config import Settings
+from actors.logconfig import configure_logging
 from actors.services import INGESTION
-from actors.system import open_system
 from messages.ingestion import IngestInbox
 from pipeline.prng import FAMILIES
 from pipeline.synthetic import EPOCH, synthetic_records
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 MIN_HISTORY = 40
 """Shortest bootstrap history: what the reference pipeline's windows and holdout need."""
@@ -182,6 +183,8 @@ class ScenarioResult:
     decisions: tuple[str, ...]
     """`live offset:event:rule` of every trigger decision record (offset < 0: bootstrap)."""
     wall_s: float
+    dead_letters: int = 0
+    """Messages no handler took, as the system's `stopped` record counts them."""
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -216,7 +219,8 @@ class ScenarioResult:
             "sustained_recovery_delay", "false_alarms",
             "human_actions", "escalations", "halted", "pipeline_runs",
             "pipeline_runs_before_escalation", "jobs_after_escalation",
-            "jobs_after_escalation_at", "gpu_seconds_after_switch", "outcome_counts",
+            "jobs_after_escalation_at", "gpu_seconds_after_switch", "dead_letters",
+            "notes", "outcome_counts",
         )  # fmt: skip
         lines = [f"{k}={s[k]}" for k in keep]
         lines.append("outcomes=" + "".join(_GLYPH.get(o, "?") for o in self.outcomes))
@@ -268,9 +272,11 @@ def _drop(inbox: Path, name: str, draws: list[dict[str, Any]]) -> None:
 
 async def feed(
     spec: ScenarioSpec, state_dir: Path, settle_timeout_s: float = SETTLE_TIMEOUT_S
-) -> list[int]:
+) -> tuple[list[int], list[str]]:
     """Run the system on the defaults and feed the scenario; return the audit-trail line count
-    after each settle (index 0: the bootstrap file, i + 1: live draw i).
+    after each settle (index 0: the bootstrap file, i + 1: live draw i), and the files after
+    whose settle a request was still claimed in the spool's `cur/` (a settle that missed work:
+    none is expected).
 
     Raises:
         TimeoutError: a file did not settle within `settle_timeout_s` (names the file).
@@ -278,7 +284,9 @@ async def feed(
     settings = Settings(state_dir=state_dir)
     draws = scenario_draws(spec, settings.ingestion.mod)
     marks: list[int] = []
+    unsettled: list[str] = []
     async with open_system(settings) as system:
+        cur = system.paths.spool_dir("cur")
         inbox = system.paths.inbox
         audit = system.paths.audit
         await system.wait_idle()
@@ -295,7 +303,9 @@ async def feed(
                 msg = f"{name} did not settle within {settle_timeout_s:g} s ({spec.label()})"
                 raise TimeoutError(msg)
             marks.append(await anyio.to_thread.run_sync(_line_count, audit))
-    return marks
+            if await anyio.to_thread.run_sync(lambda: any(cur.iterdir())):
+                unsettled.append(name)
+    return marks, unsettled
 
 
 def _line_count(path: Path) -> int:
@@ -320,8 +330,8 @@ def run_scenario(
     """
     _check_fresh(state_dir)
     started = time.perf_counter()
-    marks = anyio.run(feed, spec, state_dir, settle_timeout_s, backend=backend)
-    return measure(spec, state_dir, marks, time.perf_counter() - started)
+    marks, unsettled = anyio.run(feed, spec, state_dir, settle_timeout_s, backend=backend)
+    return measure(spec, state_dir, marks, time.perf_counter() - started, unsettled)
 
 
 async def run_scenario_async(
@@ -330,8 +340,8 @@ async def run_scenario_async(
     """`run_scenario` inside a running event loop (asyncio or trio)."""
     _check_fresh(state_dir)
     started = time.perf_counter()
-    marks = await feed(spec, state_dir, settle_timeout_s)
-    return measure(spec, state_dir, marks, time.perf_counter() - started)
+    marks, unsettled = await feed(spec, state_dir, settle_timeout_s)
+    return measure(spec, state_dir, marks, time.perf_counter() - started, unsettled)
 
 
 def _check_fresh(state_dir: Path) -> None:
@@ -366,7 +376,13 @@ def _outcome(score: tuple[str, int | None] | None) -> str:
     return status
 
 
-def measure(spec: ScenarioSpec, state_dir: Path, marks: list[int], wall_s: float) -> ScenarioResult:
+def measure(
+    spec: ScenarioSpec,
+    state_dir: Path,
+    marks: list[int],
+    wall_s: float,
+    unsettled: list[str] | None = None,
+) -> ScenarioResult:
     """Read the store and the audit trail of a finished scenario (see the module doc)."""
     records = _records(state_dir)
     scores = _scores(state_dir)
@@ -391,6 +407,10 @@ def measure(spec: ScenarioSpec, state_dir: Path, marks: list[int], wall_s: float
     alarms = where("decision/change_alarm")
     detection_event: DetectionEvent = "change_alarm"
     notes: list[str] = []
+    if unsettled:
+        notes.append(f"a request was still claimed after settling {', '.join(unsettled)}")
+    stopped = [r for r in records if r["entity"] == "system" and r["event"] == "stopped"]
+    dead_letters = int(stopped[-1]["detail"].get("dead_letters", 0)) if stopped else 0
     if not alarms:
         detection_event = "decision"
         alarms = [
@@ -487,6 +507,7 @@ def measure(spec: ScenarioSpec, state_dir: Path, marks: list[int], wall_s: float
         gpu_seconds_after_escalation=gpu_after_escalation,
         decisions=decisions,
         wall_s=round(wall_s, 2),
+        dead_letters=dead_letters,
         notes=tuple(notes),
     )
 
@@ -496,3 +517,58 @@ def enumerate_records(
 ) -> list[tuple[int, dict[str, Any]]]:
     """(segment, record) of every audit record of `entity`, in order."""
     return [(segment[n], r) for n, r in enumerate(records) if r["entity"] == entity]
+
+
+# -- one scenario from the command line -------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.scenario ...`: run one scenario, print what the system recorded."""
+    p = argparse.ArgumentParser(
+        prog="python -m bench.scenario",
+        description="Run one scenario on the embedded defaults and print its figures.",
+    )
+    p.add_argument("--family", choices=sorted(FAMILIES), default="lcg32")
+    p.add_argument("--seed", type=int, default=4242)
+    p.add_argument("--skip", type=int, default=0)
+    p.add_argument("--history", type=int, default=MIN_HISTORY, help="bootstrap draws")
+    p.add_argument("--stable", type=int, default=30, help="live draws before the switch")
+    p.add_argument("--new-seed", type=int, default=None, help="switch to this seed")
+    p.add_argument("--new-family", choices=sorted(FAMILIES), default=None)
+    p.add_argument("--post", type=int, default=0, help="live draws after the switch")
+    p.add_argument("--unpredictable", action="store_true", help="numpy draws, no generator")
+    p.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="keep the run here (fresh; default: a temp dir)",
+    )
+    p.add_argument("--json", action="store_true", help="print the full summary as JSON")
+    a = p.parse_args(argv)
+    switch = None
+    if a.new_seed is not None or a.new_family is not None:
+        switch = Switch(new_seed=a.new_seed, new_family=a.new_family)
+    try:
+        spec = ScenarioSpec(
+            family=a.family,
+            seed=a.seed,
+            skip=a.skip,
+            history_len=a.history,
+            stable_live=a.stable,
+            switch=switch,
+            post_live=a.post,
+            unpredictable=a.unpredictable,
+        )
+    except ValueError as exc:
+        p.error(str(exc))
+    configure_logging(None, "warning", console=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        state = a.state_dir or Path(tmp) / "state"
+        result = run_scenario(spec, state, backend=a.backend)
+    print(json.dumps(result.summary(), indent=2, default=str) if a.json else result.explain())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -30,6 +30,7 @@ from actors.gpu.lease import LeaseError
 from actors.gpu.plugins import build_registry
 from actors.gpu.runners import LocalRunner, Runner, Slot, SlotPool, Task, local_slots
 from actors.gpu.shards import Piece, ShardProgress, plan_pieces
+from actors.ingestion.history import latest_fingerprint
 from actors.runtime import Actor, handles
 from actors.services import LLM
 from messages.base import new_id
@@ -55,10 +56,7 @@ __all__ = ["GPUDispatchActor", "LeaseError"]
 
 def _latest_fingerprint(conn: sqlite3.Connection) -> str | None:
     """The real history's hash-chain value: what the job's history file is a snapshot of."""
-    row = conn.execute(
-        "SELECT fingerprint FROM draws WHERE stream = 'real' ORDER BY seq DESC LIMIT 1"
-    ).fetchone()
-    return None if row is None else str(row[0])
+    return latest_fingerprint(conn, "real")  # the draws table's owner: ingestion.history
 
 
 @dataclass

@@ -121,7 +121,8 @@ def _draw_from_record(record: dict[str, Any], where: str, name: str, mod: int) -
         )
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
+        loc = err["loc"][:2] if err["loc"][:1] == ("metadata",) else err["loc"]
+        field = ".".join(str(p) for p in loc)  # metadata.KEY, not the union member tried
         raise DrawFileError(name, f"invalid {field}", err["msg"], where) from exc
 
 

@@ -23,6 +23,7 @@ from actors.services import GPU, TRIGGER
 from actors.watcher import spool
 from actors.watcher.execution import Execution, Outcome
 from actors.watcher.halt import HaltState, read_halt, resume_command, write_halt
+from actors.watcher.reconcile import reconcile_audit
 from messages.base import new_id
 from messages.dispatch import CancelJobs
 from messages.errors import ActorError
@@ -59,6 +60,7 @@ class WatcherActor(Actor):
     async def on_start(self) -> None:
         await anyio.to_thread.run_sync(self.paths.ensure)
         await self._recover()
+        await reconcile_audit(self.services, self.name)  # exactly-once terminal audit
         if not self.services.once:
             self.start_soon(self._watch)
             self.start_soon(self._rescan)

@@ -295,6 +295,7 @@ class Execution:
             source=decision.source,
             grammar=decision.grammar_name,
             answer=decision.answer.model_dump(mode="json"),
+            latency_s=round(decision.latency_s, 6),
         )
         return decision
 

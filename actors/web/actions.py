@@ -70,7 +70,14 @@ def command_args(action: str, fields: dict[str, Any]) -> list[str]:
             raise ActionError(msg)
         return ["reject", ident, "--reason", reason]
     if action == "resume":
-        return ["resume"]
+        # With an id: one request parked by an escalation (`resume ID`); without: the halt.
+        ident = str(fields.get("id") or "")
+        if not ident:
+            return ["resume"]
+        if not ID.match(ident):
+            msg = f"id {ident[:80]!r} is not a request id (letters, digits, _ . : -)"
+            raise ActionError(msg)
+        return ["resume", ident]
     if action == "halt":
         return ["halt", "--reason", reason or "halted from the dashboard"]
     request_type = str(fields.get("request_type") or "")

@@ -146,10 +146,24 @@ def create_app(console: Console) -> Starlette:
     async def loop(request: Request) -> Response:
         return _page("loop.html", request, writes=bool(console.token))
 
+    # Rendered chart payloads by (range, points, store version, audit records read): a page
+    # that refreshes on every event asks again and again for data that has not changed.
+    cache: dict[tuple[Any, ...], bytes] = {}
+
+    def loop_body(conn: sqlite3.Connection, lo: float | None, hi: float | None, n: int) -> bytes:
+        console.series.refresh(conn)
+        key = (lo, hi, n, console.series.version, console.feed.records)
+        body = cache.get(key)
+        if body is None:
+            body = json.dumps(loop_data(conn, lo, hi, n), separators=(",", ":")).encode()
+            if len(cache) >= 32:
+                cache.clear()
+            cache[key] = body
+        return body
+
     def loop_data(
         conn: sqlite3.Connection, lo: float | None, hi: float | None, n: int
     ) -> dict[str, Any]:
-        console.series.refresh(conn)
         data = console.series.window(lo, hi, n)
         markers = decision_markers(conn) + audit_markers(console.series, list(console.feed.markers))
         if lo is not None or hi is not None:
@@ -167,8 +181,8 @@ def create_app(console: Console) -> Starlette:
         except ValueError as exc:
             raise HTTPException(400, f"lo, hi and points must be numbers: {exc}") from exc
         points = max(10, min(points, console.settings.web.chart_points))
-        data = await console.read(lambda c: loop_data(c, lo, hi, points))
-        return JSONResponse(data)
+        body = await console.read(lambda c: loop_body(c, lo, hi, points))
+        return Response(body, media_type="application/json")
 
     async def requests_page(request: Request) -> Response:
         rows = await console.read(lambda c: readmodel.requests(c, console.paths))

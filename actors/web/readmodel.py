@@ -109,7 +109,7 @@ def pending_items(
         module = importlib.import_module("actors.pending")
         found = getattr(module, "pending_items", None)
         if callable(found):
-            return [_normalise(dict(item)) for item in found(conn, paths)]
+            return [_normalise(_as_dict(item)) for item in found(settings, paths)]
     items: list[dict[str, Any]] = []
     with suppress(sqlite3.OperationalError):
         items.extend(
@@ -160,18 +160,39 @@ def pending_items(
     return items
 
 
+def _as_dict(item: Any) -> dict[str, Any]:
+    if hasattr(item, "model_dump"):
+        return dict(item.model_dump(mode="json"))
+    return dict(item)
+
+
+# What a person can do from the page, per kind of item (each is the CLI's own command).
+_ACTIONS = {
+    "decision": ["approve", "reject"],
+    "parked": ["resume"],
+    "request": ["resume"],
+    "halt": ["resume"],
+}
+
+
 def _normalise(item: dict[str, Any]) -> dict[str, Any]:
     kind = str(item.get("kind", "item"))
-    ident = str(item.get("id") or item.get("decision_id") or item.get("request_id") or kind)
+    ident = str(
+        item.get("id")
+        or item.get("item_id")
+        or item.get("decision_id")
+        or item.get("request_id")
+        or kind
+    )
     actions = item.get("actions")
     if actions is None:
-        actions = ["approve", "reject"] if kind == "decision" else ["resume"]
+        actions = _ACTIONS.get(kind, [])
     reasons = item.get("reasons") or ([item["reason"]] if item.get("reason") else [])
     return {
         **item,
         "kind": kind,
         "id": ident,
-        "title": str(item.get("title") or f"{kind} {ident}"),
+        "title": str(item.get("title") or item.get("summary") or f"{kind} {ident}"),
         "reasons": [str(r) for r in reasons],
         "evidence": item.get("evidence") or {},
         "since": item.get("since") or item.get("created_at"),

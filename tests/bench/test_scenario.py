@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -102,16 +104,20 @@ def test_switch_figures_come_from_the_records(tmp_path: Path) -> None:
 
 def test_without_change_alarms_the_first_retrain_decision_stands_in(tmp_path: Path) -> None:
     """No change_alarm record at all: the first non-refresh trigger decision after the switch
-    is the detection (and says so); refresh decisions never count."""
+    is the detection (and says so); refresh decisions never count. Dead letters and a settle
+    that left a request claimed are reported."""
     segments = [[], [], [rec("decision", "accept", rule="refresh")], [], [], [],
-                [rec("decision", "reject", rule="consecutive_misses")], [], [], [], []]  # fmt: skip
+                [rec("decision", "reject", rule="consecutive_misses")], [], [], [],
+                [rec("system", "stopped", actor="system", dead_letters=2)]]  # fmt: skip
     marks = write_state(tmp_path / "s", SPEC, "HHHH......", segments)
-    result = measure(SPEC, tmp_path / "s", marks, 1.0)
+    result = measure(SPEC, tmp_path / "s", marks, 1.0, ["d-000041.json"])
     assert result.detection_event == "decision"
     assert result.detection_delay == 2
     assert result.false_alarms == 0
     assert result.recovery_delay is None
-    assert result.notes
+    assert result.dead_letters == 2
+    assert any("first non-refresh" in n for n in result.notes)
+    assert any("d-000041.json" in n for n in result.notes)
 
 
 def test_people_and_unpredictable_figures(tmp_path: Path) -> None:
@@ -167,3 +173,22 @@ def test_unpredictable_draws_are_reproducible_and_below_mod() -> None:
     other = scenario_draws(ScenarioSpec(seed=12, history_len=40, stable_live=5,
                                         unpredictable=True), MOD)  # fmt: skip
     assert [d["value"] for d in other] != [d["value"] for d in first]
+
+
+def test_command_runs_one_scenario_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    """`python -m bench.scenario` runs one scenario on the defaults and prints its figures as
+    JSON (the state dir kept where asked); a switch that changes nothing exits 2, naming it."""
+    root = Path(__file__).resolve().parents[2]
+    state = tmp_path / "state"
+    argv = [sys.executable, "-m", "bench.scenario", "--stable", "3"]
+    ran = subprocess.run([*argv, "--json", "--state-dir", str(state)], cwd=root,
+                         capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    summary = json.loads(ran.stdout)
+    assert summary["label"] == "lcg32/4242 skip=0 H=40 stable 3"
+    assert len(summary["outcomes"]) == 3
+    assert (state / "audit.jsonl").exists()
+    bad = subprocess.run([*argv, "--new-seed", "4242", "--post", "2"], cwd=root,
+                         capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert bad.returncode == 2
+    assert "changes neither the seed nor the family" in bad.stderr

@@ -299,6 +299,15 @@ def test_overview_and_requests_pages_show_the_store(daemon: Daemon, page: Any) -
     page.goto(daemon.url + "/")
     assert "running" in page.locator(".card").first.inner_text()
     shot(page, daemon, "overview")
+    # Halt and resume from the overview, with the token (the reason comes from a prompt).
+    page.on("dialog", lambda dialog: dialog.accept("maintenance <b>window</b>"))
+    page.fill("#token", TOKEN)
+    page.click("button[data-action='halt']")
+    wait_for(lambda: (daemon.state_dir / "halt").exists(), timeout=DEADLINE_S, what="halt")
+    page.wait_for_function("() => document.getElementById('live').innerText.includes('HALTED by')")
+    assert "maintenance <b>window</b>" in page.locator("#live").inner_text()  # shown as text
+    page.click("button[data-action='resume']")
+    wait_for(lambda: not (daemon.state_dir / "halt").exists(), timeout=DEADLINE_S, what="resume")
     page.goto(daemon.url + "/requests")
     finished = daemon.query("SELECT request_id FROM request_outcomes")
     assert finished
@@ -364,6 +373,7 @@ def test_metrics_are_present_and_move_as_draws_and_requests_go_through(daemon: D
         "watcher_draws_scored_total",
         "watcher_requests_total",
         "watcher_job_duration_seconds_count",
+        "watcher_llm_decision_seconds_count",
         "watcher_llm_fallbacks_total",
     ):
         assert total(after, name) > total(before, name), name
@@ -461,3 +471,26 @@ def test_escalation_appears_live_resume_needs_the_token_and_notifies_once(
     rows = daemon.query("SELECT status FROM notifications WHERE entity_id = ?", rid)
     assert [r[0] for r in rows] == ["sent"] * sent
     assert len(daemon.receiver.about(rid)) == sent
+
+
+def test_report_draws_the_same_charts_without_the_daemon(daemon: Daemon, page: Any) -> None:
+    """With the daemon stopped, `report --out DIR` writes a self-contained page with the
+    chart data of every draw, and a PNG of it (chromium)."""
+    daemon.stop()
+    out = daemon.state_dir / "report"
+    result = subprocess.run(
+        [sys.executable, "-m", "actors.system", "--state-dir", str(daemon.state_dir),
+         "report", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads((out / "report.json").read_text())
+    stored = daemon.query("SELECT COUNT(*) FROM trigger_diagnostics")[0][0]
+    assert data["loop"]["total"] == stored
+    assert {m["kind"] for m in data["loop"]["markers"]} & {"refresh", "retrain", "escalation"}
+    assert (out / "report.png").stat().st_size > 10_000
+    page.goto((out / "report.html").as_uri())
+    page.wait_for_selector("body[data-rendered='yes']")
+    assert page.evaluate("() => window.watcher.data.x.length") == stored
+    assert page.locator("#chart-hit canvas").count() >= 1
+    shot(page, daemon, "report")

@@ -54,7 +54,8 @@
     document.querySelectorAll("button[data-action]").forEach((button) => {
       if (button.dataset.bound) return;
       button.dataset.bound = "1";
-      button.addEventListener("click", () => act(button.dataset.action, button.dataset.id));
+      button.addEventListener("click", () => act(button.dataset.action, button.dataset.id,
+        button.dataset.type));
     });
     const token = document.getElementById("token");
     if (token && !token.dataset.bound) {
@@ -63,14 +64,16 @@
       token.addEventListener("input", () => sessionStorage.setItem("watcher-token", token.value));
     }
   }
-  async function act(action, id) {
+  async function act(action, id, type) {
     const out = document.getElementById("action-result");
     const fields = { id: id };
-    if (action === "reject") {
-      const reason = window.prompt("Why reject " + id + "?");
+    if (action === "reject" || action === "halt" || action === "submit") {
+      const reason = window.prompt(action === "reject" ? "Why reject " + id + "?" :
+        "Why " + action + (type ? " " + type : "") + "? (kept in the audit trail)");
       if (!reason) return;
       fields.reason = reason;
     }
+    if (type) fields.request_type = type;
     const token = (document.getElementById("token") || {}).value || "";
     const reply = await fetch("/api/actions/" + encodeURIComponent(action), {
       method: "POST",
@@ -87,33 +90,7 @@
     scheduleRefresh();
   }
 
-  // -- the loop chart ------------------------------------------------------------------------
-  const COLORS = {
-    retrain: "#1f77b4", refresh: "#9ecae1", escalation: "#d62728", change_alarm: "#ff7f0e",
-    no_signal: "#8c564b", promoted: "#2ca02c", rolled_back: "#e377c2", rejected: "#7f7f7f",
-  };
-  function markerPlugin() {
-    return {
-      hooks: {
-        draw: [(u) => {
-          const markers = (state.data && state.data.markers) || [];
-          const ctx = u.ctx;
-          ctx.save();
-          ctx.lineWidth = 1.5 * devicePixelRatio;
-          for (const m of markers) {
-            const x = Math.round(u.valToPos(m.x, "x", true));
-            if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
-            ctx.strokeStyle = COLORS[m.kind] || "#444";
-            ctx.beginPath();
-            ctx.moveTo(x, u.bbox.top);
-            ctx.lineTo(x, u.bbox.top + u.bbox.height);
-            ctx.stroke();
-          }
-          ctx.restore();
-        }],
-      },
-    };
-  }
+  // -- the loop chart (options and markers: charts.js, shared with `watcher report`) -------
   function onZoom(u) {
     const min = u.scales.x.min, max = u.scales.x.max;
     if (state.zooming) return;
@@ -135,34 +112,17 @@
       " scored in view)" +
       (data.bucket > 1 ? " (each point: " + data.bucket + " draws)" : "");
     renderMarkers(data.markers);
-    const hit = [data.x, data.hit_rate, data.ci_low, data.ci_high, data.chance_rate];
-    const cal = [data.x, data.brier, data.ece];
     if (!state.chart) {
       const el = document.getElementById("chart-hit");
-      state.chart = new uPlot({
-        title: "hit rate vs chance", width: width, height: 300, plugins: [markerPlugin()],
-        scales: { x: { time: false }, y: { range: [0, 1] } },
-        cursor: { drag: { x: true, y: false } },
-        hooks: { setScale: [(u, key) => { if (key === "x") onZoom(u); }] },
-        series: [
-          { label: "draw" },
-          { label: "hit rate", stroke: "#1f77b4", width: 2, spanGaps: true },
-          { label: "ci low", stroke: "#aec7e8", dash: [4, 4] },
-          { label: "ci high", stroke: "#aec7e8", dash: [4, 4] },
-          { label: "chance", stroke: "#7f7f7f", dash: [8, 4] },
-        ],
-      }, hit, el);
+      const built = WatcherCharts.build(data, el, document.getElementById("chart-cal"), width,
+        () => state.data, (u) => onZoom(u));
+      state.chart = built.hit;
+      state.cal = built.cal;
       el.addEventListener("dblclick", () => { state.range = null; loadChart(null); });
-      state.cal = new uPlot({
-        title: "Brier and calibration (ECE)", width: width, height: 200, plugins: [markerPlugin()],
-        scales: { x: { time: false } },
-        series: [{ label: "draw" }, { label: "brier", stroke: "#9467bd" },
-                 { label: "ece", stroke: "#17becf" }],
-      }, cal, document.getElementById("chart-cal"));
     } else {
       state.zooming = true;
-      state.chart.setData(hit, !range);
-      state.cal.setData(cal, true);
+      state.chart.setData(WatcherCharts.hitData(data), !range);
+      state.cal.setData(WatcherCharts.calData(data), true);
       if (range) state.chart.setScale("x", { min: range[0], max: range[1] });
       state.zooming = false;
     }
