@@ -127,7 +127,7 @@ def hand_over(paths: StatePaths, request: Request, locked: StateDirLockedError) 
     sys.stdout.write(
         f"{holder} runs {paths.root}: handed {request.request_type} to it as request"
         f" {request.request_id}\n"
-        f"follow it with: python -m actors.system --state-dir {paths.root} logs tail"
+        f"follow it with: python -m actors.system --state-dir {paths.root} logs tail -f"
         f" --correlation-id {request.correlation_id[:8]}\n"
     )
     return EXIT_OK
