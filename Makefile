@@ -8,7 +8,7 @@ STATE  ?= var
 # wheel runs on any x86-64 machine.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: setup run once test bench lint format clean
+.PHONY: setup browser run once test bench lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,14 @@ run: setup
 once: setup
 	$(BIN)/python -m actors.system --state-dir $(STATE) --once
 
+## browser: Debian's chromium for the dashboard tests (they skip, saying why, without it)
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) \
+	    >/dev/null 2>&1 || echo "make browser: chromium could not be installed; the browser tests will be skipped"; }
+
 ## test: the whole suite on asyncio and trio, real model included, with coverage
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered
 
 ## bench: every benchmark in bench/, results in bench/results/

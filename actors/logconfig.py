@@ -14,6 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import structlog
 
+from actors.console import ConsoleLoggerFactory, shown
 from actors.runtime.context import current
 
 if TYPE_CHECKING:
@@ -43,16 +44,21 @@ def add_flow_ids(_logger: WrappedLogger, _method: str, event_dict: EventDict) ->
 
 
 class _Tee:
-    """Final processor: write the JSON line to the file, and a readable line to the console."""
+    """Final processor: write the JSON line to the file, and a readable line to the console
+    (only the lines `actors.console.shown` lets through at this verbosity)."""
 
-    def __init__(self, file: IO[str] | None, console: bool) -> None:
+    def __init__(self, file: IO[str] | None, console: bool, verbosity: int = 0) -> None:
         self._file = file
         self._console = structlog.dev.ConsoleRenderer(colors=True) if console else None
+        self._verbosity = verbosity
 
     def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
         if self._file is not None:
             self._file.write(json.dumps(event_dict, default=str, separators=(",", ":")) + "\n")
-        if self._console is not None:
+        level = str(event_dict.get("level", method))
+        if self._console is not None and shown(
+            level, str(event_dict.get("event")), self._verbosity
+        ):
             return str(self._console(logger, method, dict(event_dict)))
         raise structlog.DropEvent
 
@@ -61,11 +67,16 @@ _open_file: IO[str] | None = None
 
 
 def configure_logging(
-    log_file: Path | None, level: str = "info", *, console: bool | None = None
+    log_file: Path | None,
+    level: str = "info",
+    *,
+    console: bool | None = None,
+    verbosity: int = 0,
 ) -> None:
     """Send logs to `log_file` as JSON lines (line-buffered, so `logs tail -f` sees each line).
 
-    `console` defaults to "stderr is a TTY".
+    `console` defaults to "stderr is a TTY"; `verbosity` (the CLI's `-v` count) chooses what
+    the console shows (see `actors.console`); console lines never break a progress bar.
     """
     global _open_file  # one process-wide log sink, replaced on reconfigure
     close_logging()
@@ -80,10 +91,10 @@ def configure_logging(
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
             structlog.processors.dict_tracebacks,
-            _Tee(_open_file, show),
+            _Tee(_open_file, show, verbosity),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=ConsoleLoggerFactory(),
         cache_logger_on_first_use=False,
     )
 

@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-_NOT_BENCHMARKS = {"common", "__main__"}
+_NOT_BENCHMARKS = {"common", "scenario", "__main__"}
+"""Shared modules: `scenario` is the harness bench.recovery and tests/e2e/test_recovery.py drive."""
 
 
 def benchmarks() -> list[str]:

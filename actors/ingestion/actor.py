@@ -11,6 +11,9 @@ In test mode it also hosts the synthetic injector (see `actors.ingestion.synthet
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,16 +25,16 @@ from actors.config import load_settings
 from actors.ingestion.filelog import appended_of, mark_announced, pending_files, quarantined_row
 from actors.ingestion.files import keep, reason_record, set_aside
 from actors.ingestion.ingest import commit_file, sha256_of
-from actors.ingestion.parse import SUFFIXES, DrawFileError, parse_draw_file
+from actors.ingestion.parse import DrawFileError, parse_draw_file
 from actors.ingestion.synthetic import InjectorRefusedError, inject, refusal
 from actors.runtime import Actor, handles
+from actors.safefile import describe, inspect, lease_says_written, open_writers, read_regular
 from actors.services import TRIGGER
 from messages.base import new_id
-from messages.errors import ConfigError
+from messages.errors import ConfigError, InputError
 from messages.ingestion import DrawIngested, InboxFileSeen, IngestInbox, InjectDraws
 
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Sequence
 
     from actors.config import Settings
@@ -41,12 +44,13 @@ if TYPE_CHECKING:
 
 
 def is_candidate(path: Path) -> bool:
-    """Files still being written (dotfiles, `*.tmp`) are ignored until renamed."""
-    return (
-        not path.name.startswith(".")
-        and not path.name.endswith(".tmp")
-        and path.suffix.lower() in SUFFIXES
-    )
+    """Files still being written under a temporary name (dotfiles, `*.tmp`) are ignored until
+    renamed; every other entry is handled (an unknown type is quarantined, not left behind)."""
+    return not path.name.startswith(".") and not path.name.endswith(".tmp")
+
+
+_WRITERS_TTL_S = 0.1
+"""How long one scan of the inbox's writers is trusted (one scan serves a batch of files)."""
 
 
 class IngestionActor(Actor):
@@ -66,6 +70,8 @@ class IngestionActor(Actor):
         self.mod = self.config.mod
         self.max_bytes = int(self.config.max_file_mb * 1024 * 1024)
         self.config_path: Path | None = config_path or services.config_path
+        self._writers: set[str] = set()
+        self._writers_at = -_WRITERS_TTL_S
 
     async def on_start(self) -> None:
         await anyio.to_thread.run_sync(self.paths.ensure)
@@ -84,11 +90,15 @@ class IngestionActor(Actor):
         # step=1 ms: with watchfiles' defaults a rename takes ~70 ms to be seen, with 1 ms ~2 ms.
         # rust_timeout=100 ms: cancelling awatch waits for its thread to return, which with the
         # default 5 s timeout held every shutdown (and restart) of this actor up to 5 s.
+        inbox = self.paths.inbox
         async for changes in watchfiles.awatch(
-            self.paths.inbox, step=step, debounce=step * 10, rust_timeout=100
+            inbox, step=step, debounce=step * 10, rust_timeout=100, recursive=False
         ):
             for change, name in sorted(changes, key=lambda c: c[1]):
                 path = Path(name)
+                # Only the inbox's own entries: never what lies inside a directory dropped there.
+                if path.parent != inbox:
+                    continue
                 if change != watchfiles.Change.deleted and is_candidate(path):
                     await self.ref.tell(InboxFileSeen(path=str(path)))
 
@@ -111,6 +121,7 @@ class IngestionActor(Actor):
         """Announce what is pending, then ingest every inbox file, oldest first; returns how
         many files were handled."""
         await self._announce_pending()
+        self._writers_at = -_WRITERS_TTL_S  # a scan looks at the writers afresh
         files = await anyio.to_thread.run_sync(self._list_inbox)
         for path in files:
             await self._ingest(path)
@@ -120,7 +131,7 @@ class IngestionActor(Actor):
     async def on_inbox_file_seen(self, msg: InboxFileSeen) -> None:
         """Ingest one file, unless it is already gone (handled by an earlier event)."""
         path = Path(msg.path)
-        if await anyio.to_thread.run_sync(path.exists):
+        if await anyio.to_thread.run_sync(os.path.lexists, path):
             await self._ingest(path)
 
     @handles(InjectDraws)
@@ -181,21 +192,50 @@ class IngestionActor(Actor):
             return settings.model_copy(update={"test_mode": False})
 
     def _list_inbox(self) -> list[Path]:
-        entries = [p for p in self.paths.inbox.iterdir() if p.is_file() and is_candidate(p)]
-        return sorted(entries, key=lambda p: (p.stat().st_mtime_ns, p.name))
+        """Every candidate entry of the inbox (of any kind: non-regular ones are set aside),
+        oldest first, from `lstat` (a symlink is never followed)."""
+        entries = []
+        for path in self.paths.inbox.iterdir():
+            if not is_candidate(path):
+                continue
+            try:
+                entries.append((inspect(path).mtime_ns, path.name, path))
+            except FileNotFoundError:
+                continue
+        return [path for _mtime, _name, path in sorted(entries)]
 
-    def _read(self, path: Path) -> bytes:
-        size = path.stat().st_size
-        if size > self.max_bytes:
-            rule = f"file is larger than {self.max_bytes} bytes"
-            raise DrawFileError(path.name, rule, f"{size} bytes (not read)")
-        return path.read_bytes()
+    def _being_written(self, name: str) -> bool:
+        """True when a process has `name` open for writing: a lease probe, else a look at
+        /proc (one look serves the files of one scan, or the events of 0.1 s)."""
+        leased = lease_says_written(self.paths.inbox / name)
+        if leased is not None:
+            return leased
+        now = time.monotonic()
+        if now - self._writers_at > _WRITERS_TTL_S:
+            self._writers = open_writers(self.paths.inbox)
+            self._writers_at = now
+        return name in self._writers
 
     async def _ingest(self, path: Path) -> None:
+        """Handle one inbox entry; whatever goes wrong with it ends with the entry quarantined
+        (with the error as its reason) before this handler returns or the actor restarts."""
         correlation_id = new_id()
         sha256 = ""
         try:
-            data = await anyio.to_thread.run_sync(self._read, path)
+            entry = await anyio.to_thread.run_sync(inspect, path)
+            if not entry.regular:
+                rule = f"not a regular file ({entry.kind})"
+                error = DrawFileError(
+                    path.name, rule, await anyio.to_thread.run_sync(describe, entry)
+                )
+                await self._quarantine(path, error, sha256, correlation_id)
+                return
+            if await anyio.to_thread.run_sync(self._being_written, path.name):
+                # A writer still has it open: its close (an inotify event) or the rescan brings
+                # it back. Files must be renamed in whole; this catches those written in place.
+                self.log.info("ingest.file_still_written", file=path.name)
+                return
+            data = await anyio.to_thread.run_sync(lambda: read_regular(path, self.max_bytes))
             self.log.info(
                 "ingest.file_started",
                 file=path.name,
@@ -223,6 +263,20 @@ class IngestionActor(Actor):
             return  # gone meanwhile: an earlier event or a rescan handled it
         except DrawFileError as exc:
             await self._quarantine(path, exc, sha256, correlation_id)
+            return
+        except InputError as exc:  # not regular after all, too large (safefile)
+            error = DrawFileError(path.name, exc.rule, exc.detail)
+            await self._quarantine(path, error, sha256, correlation_id)
+            return
+        except sqlite3.OperationalError:
+            raise  # the store, not the file (locked, disk full): the file stays for a retry
+        except Exception as exc:
+            # Poison of a kind no rule foresaw: quarantined now, with the error as its reason,
+            # so the actor's restart (if this re-raises later) never meets the file again.
+            self.log.exception("ingest.file_crashed_handler", file=path.name)
+            rule = "file crashed the ingestion handler"
+            error = DrawFileError(path.name, rule, f"{type(exc).__name__}: {exc}"[:500])
+            await self._quarantine(path, error, sha256, correlation_id)
             return
         await anyio.to_thread.run_sync(lambda: keep(path, self.paths.processed, move=True))
         self.log.info(

@@ -26,7 +26,8 @@ REASON_SUFFIX = ".reason.json"
 def unique_target(folder: Path, name: str) -> Path:
     """`folder/name`, or `folder/STEM.<8 hex>SUFFIX` when that name is taken."""
     target = folder / name
-    if target.exists() or target.with_name(target.name + REASON_SUFFIX).exists():
+    reason = target.with_name(target.name + REASON_SUFFIX)
+    if os.path.lexists(target) or os.path.lexists(reason):
         stem, suffix = Path(name).stem, Path(name).suffix
         target = folder / f"{stem}.{new_id()[:8]}{suffix}"
     return target

@@ -10,12 +10,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from actors.safefile import load_json
 from messages.errors import InputError
 from messages.ingestion import Draw
 
@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 MAX_FILE_BYTES = 64 * 1024 * 1024
 KNOWN_FIELDS = {"draw_id", "timestamp", "value", "digits", "source"}
 SUFFIXES = (".json", ".csv", ".txt")
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+"""Timestamps lie in [EARLIEST, LATEST) once converted to UTC (year 1 or 9999 with an offset
+used to overflow the conversion)."""
 REAL_STREAM = "real"
 SYNTHETIC_STREAM = "synthetic"
 
@@ -62,6 +66,13 @@ def _parse_timestamp(raw: Any, where: str, name: str) -> datetime:
     if stamp.tzinfo is None:
         detail = f"{raw!r} (add Z or +00:00)"
         raise DrawFileError(name, "timestamp must carry a UTC offset", detail, where)
+    try:
+        utc = stamp.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        detail = f"{raw!r} cannot be converted to UTC"
+        raise DrawFileError(name, "timestamp out of range [1900, 2200)", detail, where) from exc
+    if not EARLIEST <= utc < LATEST:
+        raise DrawFileError(name, "timestamp out of range [1900, 2200)", repr(raw), where)
     return stamp
 
 
@@ -110,16 +121,16 @@ def _draw_from_record(record: dict[str, Any], where: str, name: str, mod: int) -
         )
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
+        loc = err["loc"][:2] if err["loc"][:1] == ("metadata",) else err["loc"]
+        field = ".".join(str(p) for p in loc)  # metadata.KEY, not the union member tried
         raise DrawFileError(name, f"invalid {field}", err["msg"], where) from exc
 
 
 def _records_json(text: str, name: str) -> Records:
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        detail = f"line {exc.lineno} column {exc.colno}: {exc.msg}"
-        raise DrawFileError(name, "file is not valid JSON", detail) from exc
+        data = load_json(text, name)
+    except InputError as exc:
+        raise DrawFileError(name, exc.rule, exc.detail) from exc
     if isinstance(data, dict) and "draws" in data:
         data = data["draws"]
         if not isinstance(data, list):

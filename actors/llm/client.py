@@ -166,6 +166,9 @@ class WorkerClient:
         self._send_lock = anyio.Lock()
         self._stopping = False
         self._stopped = False
+        self.in_flight: str | None = None
+        """The kind of the request written to the worker and not answered yet (None: idle)."""
+        self._sent = anyio.Event()
         self.loaded: ModelLoaded | None = None
         """The worker's load report (model, context, grammars, load seconds)."""
 
@@ -355,20 +358,35 @@ class WorkerClient:
                 await self._send(request)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
                 raise await self._gone(f"sending {request.kind}") from exc
-            while True:
-                reply = await self._receive(request.kind)
-                if reply.causation_id != request.message_id:
-                    continue  # the answer to a request its caller abandoned (cancelled)
-                if isinstance(reply, WorkerFailed):
-                    raise WorkerRequestError(
-                        f"LLM worker refused {request.kind}: {reply.error_type}: {reply.message}",
-                        error_type=reply.error_type,
-                        grammar_name=reply.grammar_name,
-                    )
-                if not isinstance(reply, expect):
-                    msg = f"LLM worker answered {request.kind} with {reply.kind}"
-                    raise WorkerCrashedError(msg)
-                return reply
+            self.in_flight = request.kind
+            self._sent.set()
+            self._sent = anyio.Event()
+            try:
+                return await self._await_reply(request, expect)
+            finally:
+                self.in_flight = None
+
+    async def wait_in_flight(self, kind: str) -> None:
+        """Return once a request of `kind` (e.g. `generate_text`) has been written to the worker
+        and is not answered yet: the moment a test kills the worker mid-generation."""
+        while self.in_flight != kind:
+            await self._sent.wait()
+
+    async def _await_reply(self, request: Message, expect: type[_R]) -> _R:
+        while True:
+            reply = await self._receive(request.kind)
+            if reply.causation_id != request.message_id:
+                continue  # the answer to a request its caller abandoned (cancelled)
+            if isinstance(reply, WorkerFailed):
+                raise WorkerRequestError(
+                    f"LLM worker refused {request.kind}: {reply.error_type}: {reply.message}",
+                    error_type=reply.error_type,
+                    grammar_name=reply.grammar_name,
+                )
+            if not isinstance(reply, expect):
+                msg = f"LLM worker answered {request.kind} with {reply.kind}"
+                raise WorkerCrashedError(msg)
+            return reply
 
     async def _receive(self, during: str) -> WorkerReply:
         try:

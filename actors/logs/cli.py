@@ -17,10 +17,10 @@ from actors.logs.follow import read_lines
 from actors.paths import StatePaths
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command line of `python -m actors.logs`."""
+def build_parser(prog: str = "python -m actors.logs") -> argparse.ArgumentParser:
+    """The command line of `python -m actors.logs` (or `python -m actors.system logs`)."""
     parser = argparse.ArgumentParser(
-        prog="python -m actors.logs", description="Show Watcher's logs or its audit trail."
+        prog=prog, description="Show Watcher's logs or its audit trail."
     )
     parser.add_argument(
         "--state-dir",
@@ -42,7 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["debug", "info", "warning", "error", "critical"],
         help="only lines at this level or above",
     )
-    tail.add_argument("--correlation-id", metavar="ID", help="only lines of this flow")
+    tail.add_argument(
+        "--correlation-id",
+        metavar="ID",
+        help="only lines of this flow (the id, or its first characters as the log shows them)",
+    )
     tail.add_argument(
         "--since",
         metavar="WHEN",
@@ -55,27 +59,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tail.add_argument("--audit", action="store_true", help="read audit.jsonl instead of the log")
     tail.add_argument("--file", type=Path, metavar="PATH", help="read this file instead")
+    tail.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="state directory (also accepted before `tail`)",
+    )
     return parser
 
 
 async def tail(path: Path, filters: Filters, *, follow: bool, as_json: bool, audit: bool) -> int:
     """Print the matching lines of `path`; return the exit code."""
     fmt = format_audit if audit else format_log
+    shown = 0
     async with aclosing(read_lines(path, follow=follow)) as lines:
         async for line in lines:
             record = parse_line(line)
             if record is None:
                 continue
             if filters.passes(record, audit=audit):
+                shown += 1
                 sys.stdout.write((line if as_json else fmt(record)) + "\n")
                 if follow:
                     sys.stdout.flush()
+    if shown == 0 and filters.correlation_id is not None:
+        # Not silent: a mistyped id (or one of the other file) is the likely reason.
+        what = "audit trail" if audit else "log"
+        sys.stderr.write(
+            f"logs: no line of the {what} {path} has a correlation id starting with"
+            f" {filters.correlation_id!r}\n"
+        )
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, prog: str = "python -m actors.logs") -> int:
     """Entry point; exit 0, or 2 on a bad argument or a missing file."""
-    parser = build_parser()
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     root = args.state_dir or Path(os.environ.get(STATE_DIR_ENV) or DEFAULT_STATE_DIR)
     paths = StatePaths(root)

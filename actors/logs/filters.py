@@ -48,7 +48,9 @@ class Filters:
         level = _LEVELS.get(str(record.get("level")), 0)
         if self.level is not None and not audit and level < _LEVELS[self.level]:
             return False
-        if self.correlation_id is not None and record.get("correlation_id") != self.correlation_id:
+        if self.correlation_id is not None and not str(
+            record.get("correlation_id") or ""
+        ).startswith(self.correlation_id):
             return False
         if self.since is not None:
             stamp = record.get("recorded_at" if audit else "timestamp")

@@ -10,7 +10,6 @@ halts the watcher, records the evidence, runs the notification command, and says
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ from actors.services import GPU, TRIGGER
 from actors.watcher import outcomes, spool
 from actors.watcher.execution import Execution, Outcome
 from actors.watcher.halt import HaltState, read_halt, resume_command, write_halt
+from actors.watcher.reconcile import reconcile_audit
 from messages.base import new_id
 from messages.dispatch import CancelJobs
 from messages.errors import ActorError
@@ -59,6 +59,7 @@ class WatcherActor(Actor):
     async def on_start(self) -> None:
         await anyio.to_thread.run_sync(self.paths.ensure)
         await self._recover()
+        await reconcile_audit(self.services, self.name)  # exactly-once terminal audit
         if not self.services.once:
             self.start_soon(self._watch)
             self.start_soon(self._rescan)
@@ -165,7 +166,9 @@ class WatcherActor(Actor):
         if claimed is None:
             return
         try:
-            request = await anyio.to_thread.run_sync(spool.parse, claimed)
+            request = await anyio.to_thread.run_sync(
+                spool.parse, claimed, self.services.settings.spool
+            )
         except spool.SpoolError as exc:
             cid = new_id()
             await self._audit(request_id, cid, "claimed", "received", "claimed")
@@ -374,7 +377,6 @@ class WatcherActor(Actor):
             evidence=outcome.evidence or {},
             resume=resume,
         )
-        await self._notify(request, outcome)
 
     @handles(SupersedeRequest)
     async def on_supersede(self, msg: SupersedeRequest) -> None:
@@ -399,28 +401,3 @@ class WatcherActor(Actor):
         await anyio.to_thread.run_sync(spool.finish, self.paths, found[1], "rejected", reason)
         await self._audit(rid, msg.correlation_id, "superseded", found[0], "superseded", by=msg.by)
         self.log.info("request.superseded", request_id=rid, by=msg.by)
-
-    async def _notify(self, request: Request, outcome: Outcome) -> None:
-        argv = self.config.notify_command
-        if not argv:
-            return
-        env = {
-            **os.environ,
-            "WATCHER_EVENT": "escalation",
-            "WATCHER_REQUEST_ID": request.request_id,
-            "WATCHER_REASON": outcome.reason,
-            "WATCHER_RESUME_COMMAND": resume_command(self.paths.root),
-        }
-        try:
-            with anyio.fail_after(30):
-                result = await anyio.run_process(list(argv), env=env, check=False)
-        except (OSError, TimeoutError) as exc:
-            self.log.warning("notify.failed", argv=list(argv), error=repr(exc))
-            return
-        if result.returncode != 0:
-            tail = result.stderr.decode("utf-8", errors="replace")[-500:]
-            self.log.error(
-                "notify.failed", argv=list(argv), exit_code=result.returncode, stderr=tail
-            )
-        else:
-            self.log.info("notify.sent", argv=list(argv))

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
 from actors.atomic import fsync_dir, write_atomic
+from actors.config import SpoolConfig
+from actors.safefile import inspect, load_json, read_regular
 from messages.errors import InputError
 from messages.requests import REQUEST_ADAPTER, LearningLoop, PipelineRerun, SelfplayRetrain
 
@@ -37,7 +40,7 @@ def find(paths: StatePaths, request_id: str) -> tuple[str, Path] | None:
     """Where a request id's file is, as (state, path), or None."""
     for state in ("new", "cur", "held", "done", "failed", "rejected"):
         candidate = paths.spool_dir(state) / f"{request_id}{SUFFIX}"
-        if candidate.exists():
+        if os.path.lexists(candidate):
             return state, candidate
     return None
 
@@ -65,10 +68,21 @@ def submit(paths: StatePaths, request: Request) -> Path:
 
 
 def pending(paths: StatePaths) -> list[Path]:
-    """Request files waiting in `new/`, oldest first (dotfiles and temp files skipped)."""
+    """Request files waiting in `new/`, oldest first (dotfiles and temp files skipped).
+
+    Entries of any kind are listed (by `lstat`: a symlink is not followed), so a FIFO or a
+    directory named `*.json` is claimed and rejected with its reason, never left to block.
+    """
     folder = paths.spool_dir("new")
-    files = [p for p in folder.iterdir() if p.suffix == SUFFIX and not p.name.startswith(".")]
-    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
+    found = []
+    for path in folder.iterdir():
+        if path.suffix != SUFFIX or path.name.startswith("."):
+            continue
+        try:
+            found.append((inspect(path).mtime_ns, path.name, path))
+        except FileNotFoundError:
+            continue
+    return [path for _mtime, _name, path in sorted(found)]
 
 
 def claim(paths: StatePaths, path: Path) -> Path | None:
@@ -82,19 +96,28 @@ def claim(paths: StatePaths, path: Path) -> Path | None:
     return target
 
 
-def parse(path: Path) -> Request:
-    """Read and validate one request file.
+def parse(path: Path, config: SpoolConfig | None = None, *, now: datetime | None = None) -> Request:
+    """Read and validate one request file (within `config`'s limits; default: the embedded).
 
     Raises:
-        SpoolError: not UTF-8 JSON, or not a valid request (the rule is named).
+        SpoolError: not a regular file, too large, not UTF-8 JSON, nested too deeply, not a
+            valid request, or created further in the future than the clock-skew bound.
     """
+    limits = config or SpoolConfig()
+    max_bytes = limits.max_request_kb * 1024
     try:
-        raw = path.read_bytes()
-        data = json.loads(raw.decode("utf-8"))
+        raw = read_regular(path, max_bytes)
+    except InputError as exc:  # not regular, too large
+        raise SpoolError(path.name, exc.rule, exc.detail) from exc
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpoolError(path.name, "request file is not UTF-8", str(exc)) from exc
-    except json.JSONDecodeError as exc:
-        raise SpoolError(path.name, "request file is not valid JSON", str(exc)) from exc
+    try:
+        data = load_json(text, path.name)
+    except InputError as exc:
+        rule = "request file is not valid JSON" if "not valid JSON" in exc.rule else exc.rule
+        raise SpoolError(path.name, rule, exc.detail) from exc
     try:
         request = REQUEST_ADAPTER.validate_python(data)
     except ValidationError as exc:
@@ -106,6 +129,14 @@ def parse(path: Path) -> Request:
     if f"{request.request_id}{SUFFIX}" != path.name:
         detail = f"file {path.name} holds request_id {request.request_id!r}"
         raise SpoolError(path.name, "file name must be <request_id>.json", detail)
+    moment = now or datetime.now(UTC)
+    skew = timedelta(seconds=limits.clock_skew_s)
+    if request.created_at > moment + skew:
+        detail = (
+            f"created_at {request.created_at.isoformat()} is after now ({moment.isoformat()})"
+            f" plus the clock-skew bound spool.clock_skew_s = {limits.clock_skew_s:g} s"
+        )
+        raise SpoolError(path.name, "created_at is in the future", detail)
     return request
 
 
@@ -116,14 +147,15 @@ def finish(paths: StatePaths, path: Path, state: Terminal, reason: dict[str, Any
     in `cur/` (recovered at start-up), never in a terminal folder without its reason.
     """
     folder = paths.spool_dir(state)
+    target = folder / path.name
+    if os.path.lexists(target):
+        # Never overwrite what is already archived: keep both, the newcomer with a suffix and
+        # its own reason file (the first one's reason stays as it was).
+        target = folder / f"{path.stem}.dup-{os.urandom(4).hex()}{SUFFIX}"
     if reason is not None:
-        stem = path.name.removesuffix(SUFFIX)
+        stem = target.name.removesuffix(SUFFIX)
         body = json.dumps(reason, indent=2, sort_keys=True, default=str).encode("utf-8")
         write_atomic(folder / f"{stem}{REASON_SUFFIX}", body)
-    target = folder / path.name
-    if target.exists():
-        # Never overwrite what is already archived: keep both, the newcomer with a suffix.
-        target = folder / f"{path.stem}.dup-{os.urandom(4).hex()}{SUFFIX}"
     path.rename(target)
     fsync_dir(folder)
     return target

@@ -49,4 +49,5 @@ def test_every_benchmark_is_listed() -> None:
         "lease",
         "loop",
         "scaling",
+        "recovery",
     }

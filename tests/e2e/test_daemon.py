@@ -127,7 +127,8 @@ def test_logs_tail_json_yields_the_flows_lines(state_dir: Path) -> None:
 
 
 def test_bad_draw_is_quarantined_and_the_daemon_goes_on(state_dir: Path) -> None:
-    """A malformed draw file is moved aside with a reason; the next good file still flows."""
+    """A malformed draw file is moved aside with a reason; the next good file still flows;
+    `--once` exits 3 (something needs a person) and says what."""
     drop(state_dir / "inbox", "a-bad.json", {"timestamp": "yesterday", "value": 5})
     drop(state_dir / "inbox", "b-good.json", DRAWS)
     result = run_cli(
@@ -138,7 +139,8 @@ def test_bad_draw_is_quarantined_and_the_daemon_goes_on(state_dir: Path) -> None
         str(state_dir / "watcher.toml"),
         "--once",
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr
+    assert "needs a person: 1 draw file(s) quarantined" in result.stderr
     reason = json.loads((state_dir / "quarantine" / "a-bad.json.reason.json").read_text())
     assert reason["rule"] == "timestamp is not ISO 8601"
     assert (state_dir / "quarantine" / "a-bad.json").exists()
@@ -147,12 +149,14 @@ def test_bad_draw_is_quarantined_and_the_daemon_goes_on(state_dir: Path) -> None
 
 
 def test_bad_request_file_is_rejected_with_a_reason(state_dir: Path) -> None:
-    """A request file that is not a valid request goes to rejected/ with a reason file."""
+    """A request file that is not a valid request goes to rejected/ with a reason file; `--once`
+    exits 3 (a rejection needs a person)."""
     new = state_dir / "watcher_requests" / "new"
     new.mkdir(parents=True)
     (new / "r-1.json").write_text('{"request_type": "reboot_the_moon", "request_id": "r-1"}')
     result = run_cli("actors.system", "--state-dir", str(state_dir), "--once")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr
+    assert "needs a person: 1 request(s) rejected" in result.stderr
     rejected = state_dir / "watcher_requests" / "rejected"
     reason = json.loads((rejected / "r-1.reason.json").read_text())
     assert reason["rule"] == "request does not match the request schema"

@@ -3,7 +3,7 @@
 A new table or column is a new module with a number above every released one; a released
 module is never edited. Modules are found by name, so adding one touches no other file.
 Numbers may leave gaps (each owner has a range: ingestion 5-9, trigger 10-19, watcher 20-29,
-gpu 30-39, llm 40-49) but never repeat.
+gpu 30-39, llm 40-49, web/notify 50-59) but never repeat.
 """
 
 from __future__ import annotations

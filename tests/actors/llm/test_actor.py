@@ -15,6 +15,7 @@ from actors.services import LLM, TRIGGER
 from actors.testing import Harness, harness_settings, open_test_system, probe
 from messages.decisions import Chapter13Proposal, MetricThreshold, StepAction, StepDecision
 from messages.llm import Decide, Decision, ReleaseVRAM, VRAMReleased, VRAMReturned
+from messages.llm_worker import GenerateText
 
 pytestmark = pytest.mark.anyio
 
@@ -87,7 +88,8 @@ async def test_real_worker_decides_releases_and_reloads(tmp_path: Path, gemma_mo
 async def test_killed_worker_is_replaced_and_the_caller_gets_an_answer(
     tmp_path: Path, gemma_model: Path
 ) -> None:
-    """kill -9 of the worker mid-generation: the decision falls back; the next one works."""
+    """kill -9 of the worker mid-generation (once the generate request is in flight, not
+    after a guessed sleep): the decision falls back; the next one works."""
     settings = harness_settings(
         tmp_path, llm={"model": str(gemma_model), "reload": "eager", "temperature": 1.0}
     )
@@ -102,7 +104,9 @@ async def test_killed_worker_is_replaced_and_the_caller_gets_an_answer(
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(decide)
-            await anyio.sleep(0.3)  # a real process: it must be generating by now
+            # The generate request is written to the worker and unanswered: kill it then.
+            with anyio.fail_after(60):
+                await actor.client.wait_in_flight(GenerateText.model_fields["kind"].default)
             os.kill(pid, signal.SIGKILL)
         assert answers[0].source == "heuristic"
         after = await ask_decide(h, scored=5)

@@ -1,0 +1,355 @@
+"""What the console shows, read from the store, the state directory and the audit trail.
+
+Pure reads: every function takes a read-only SQLite connection (and paths), returns JSON-ready
+data and changes nothing. The dashboard, `/metrics` and `watcher report` all read through here,
+so a page and a report never disagree. Tables written by code still in flight elsewhere (the
+change detector's fields, parked requests) are read defensively: a missing column or key is
+None, never an error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sqlite3
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any
+
+from actors.paths import SPOOL_STATES, StatePaths
+from actors.trigger import ledger
+from actors.watcher.halt import read_halt, resume_command
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from actors.config import Settings
+
+
+def connect_readonly(db: Path) -> sqlite3.Connection:
+    """A read-only connection to the store (WAL: it never blocks the daemon's writer)."""
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA query_only=ON")
+    return conn
+
+
+def _rows(conn: sqlite3.Connection, sql: str, *params: Any) -> list[dict[str, Any]]:
+    try:
+        cursor = conn.execute(sql, params)
+    except sqlite3.OperationalError:
+        # A table a newer migration adds (or an older store lacks): nothing to show.
+        return []
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, tuple(row), strict=True)) for row in cursor.fetchall()]
+
+
+def _json(text: Any, default: Any = None) -> Any:
+    if not isinstance(text, str):
+        return default if text is None else text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return default
+
+
+# -- the overview -----------------------------------------------------------------------------
+
+
+def spool_counts(paths: StatePaths) -> dict[str, int]:
+    """Requests in each spool folder (reason files not counted)."""
+    out = {}
+    for state in SPOOL_STATES:
+        folder = paths.spool_dir(state)
+        if folder.is_dir():
+            names = [p.name for p in folder.iterdir() if p.name.endswith(".json")]
+            out[state] = sum(1 for n in names if not n.endswith(".reason.json"))
+    return out
+
+
+def current_pool(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The newest registered prediction pool (what the next draw is scored against)."""
+    rows = _rows(
+        conn,
+        "SELECT pool_id, after_draw_id, model_id, request_id, stale, body, registered_at"
+        " FROM trigger_pools ORDER BY seq DESC LIMIT 1",
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    body = _json(row.pop("body"), {})
+    predictions = body.get("predictions") or body.get("entries") or []
+    return {**row, "stale": bool(row["stale"]), "size": len(predictions), "body": body}
+
+
+def leases(conn: sqlite3.Connection, *, correlation_id: str | None = None) -> list[dict[str, Any]]:
+    """Leases (newest first), with their duration once returned."""
+    where, params = ("WHERE correlation_id = ?", (correlation_id,)) if correlation_id else ("", ())
+    return _rows(
+        conn,
+        "SELECT lease_id, job, correlation_id, taken_at, returned_at, outcome,"
+        " (julianday(returned_at) - julianday(taken_at)) * 86400.0 AS duration_s"
+        f" FROM leases {where} ORDER BY taken_at DESC LIMIT 200",
+        *params,
+    )
+
+
+# -- what awaits a person ---------------------------------------------------------------------
+
+
+def pending_items(
+    conn: sqlite3.Connection, paths: StatePaths, settings: Settings
+) -> list[dict[str, Any]]:
+    """Every item that waits for a person: Chapter 13 decisions, parked requests, the halt.
+
+    Uses the lead's read model (`actors.pending.pending_items`) when it exists, so `pending`
+    and the console list the same things; until then, the same three sources read here.
+    """
+    if importlib.util.find_spec("actors.pending") is not None:
+        module = importlib.import_module("actors.pending")
+        found = getattr(module, "pending_items", None)
+        if callable(found):
+            return [_normalise(_as_dict(item)) for item in found(settings, paths)]
+    items: list[dict[str, Any]] = []
+    with suppress(sqlite3.OperationalError):
+        items.extend(
+            {
+                "kind": "decision",
+                "id": row["decision_id"],
+                "title": f"{row['rule']} -> {row['action']}",
+                "reasons": list(row.get("reasons") or []),
+                "evidence": row.get("evidence") or {},
+                "since": row.get("created_at"),
+                "correlation_id": row.get("correlation_id"),
+                "actions": ["approve", "reject"],
+            }
+            for row in ledger.pending_decisions(conn)
+        )
+    for row in _rows(
+        conn,
+        "SELECT request_id, status, reason, updated_at FROM request_progress"
+        " WHERE status IN ('parked', 'escalated') ORDER BY updated_at",
+    ):
+        items.append(  # noqa: PERF401 (one source of three; a comprehension reads worse)
+            {
+                "kind": "request",
+                "id": row["request_id"],
+                "title": f"request {row['request_id']} {row['status']}",
+                "reasons": [row["reason"]] if row["reason"] else [],
+                "evidence": {},
+                "since": row["updated_at"],
+                "correlation_id": None,
+                "actions": ["resume"],
+            }
+        )
+    halt = read_halt(paths.root / settings.watcher.halt_file)
+    if halt is not None:
+        items.append(
+            {
+                "kind": "halt",
+                "id": "halt",
+                "title": f"halted by {halt.by}",
+                "reasons": [halt.reason],
+                "evidence": {"request_id": halt.request_id} if halt.request_id else {},
+                "since": halt.halted_at.isoformat(),
+                "correlation_id": None,
+                "actions": ["resume"],
+                "resume": resume_command(paths.root),
+            }
+        )
+    return items
+
+
+def _as_dict(item: Any) -> dict[str, Any]:
+    if hasattr(item, "model_dump"):
+        return dict(item.model_dump(mode="json"))
+    return dict(item)
+
+
+# What a person can do from the page, per kind of item (each is the CLI's own command).
+_ACTIONS = {
+    "decision": ["approve", "reject"],
+    "parked": ["resume"],
+    "request": ["resume"],
+    "halt": ["resume"],
+}
+
+
+def _normalise(item: dict[str, Any]) -> dict[str, Any]:
+    kind = str(item.get("kind", "item"))
+    ident = str(
+        item.get("id")
+        or item.get("item_id")
+        or item.get("decision_id")
+        or item.get("request_id")
+        or kind
+    )
+    actions = item.get("actions")
+    if actions is None:
+        actions = _ACTIONS.get(kind, [])
+    reasons = item.get("reasons") or ([item["reason"]] if item.get("reason") else [])
+    return {
+        **item,
+        "kind": kind,
+        "id": ident,
+        "title": str(item.get("title") or item.get("summary") or f"{kind} {ident}"),
+        "reasons": [str(r) for r in reasons],
+        "evidence": item.get("evidence") or {},
+        "since": item.get("since") or item.get("created_at"),
+        "actions": list(actions),
+    }
+
+
+# -- requests ---------------------------------------------------------------------------------
+
+
+def requests(
+    conn: sqlite3.Connection, paths: StatePaths, *, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Requests, newest first: finished ones from the store, open ones from the spool."""
+    found: dict[str, dict[str, Any]] = {}
+    for row in _rows(
+        conn,
+        "SELECT request_id, request_type, status, correlation_id, reason, finished_at"
+        " FROM request_outcomes ORDER BY finished_at DESC LIMIT ?",
+        limit,
+    ):
+        found[row["request_id"]] = {**row, "at": row["finished_at"]}
+    for row in _rows(
+        conn,
+        "SELECT request_id, status, reason, updated_at FROM request_progress"
+        " ORDER BY updated_at DESC LIMIT ?",
+        limit,
+    ):
+        if row["request_id"] not in found:
+            found[row["request_id"]] = {
+                "request_id": row["request_id"],
+                "request_type": "",
+                "status": row["status"],
+                "correlation_id": None,
+                "reason": row["reason"],
+                "finished_at": None,
+                "at": row["updated_at"],
+            }
+    for state in ("new", "cur"):
+        folder = paths.spool_dir(state)
+        if not folder.is_dir():
+            continue
+        for path in folder.glob("*.json"):
+            if path.name.endswith(".reason.json"):
+                continue
+            rid = path.stem
+            body = _spool_body(path)
+            entry = found.setdefault(
+                rid,
+                {
+                    "request_id": rid,
+                    "request_type": body.get("request_type", ""),
+                    "status": "queued" if state == "new" else "running",
+                    "correlation_id": body.get("correlation_id"),
+                    "reason": str(body.get("reason", "")),
+                    "finished_at": None,
+                    "at": body.get("created_at"),
+                },
+            )
+            entry["request_type"] = entry["request_type"] or body.get("request_type", "")
+            entry["correlation_id"] = entry["correlation_id"] or body.get("correlation_id")
+    ordered = sorted(found.values(), key=lambda r: str(r.get("at") or ""), reverse=True)
+    return ordered[:limit]
+
+
+def _spool_body(path: Path) -> dict[str, Any]:
+    try:
+        # Spool files are small (the watcher refuses big ones); 1 MiB bounds a hostile one.
+        with path.open("rb") as handle:
+            data = json.loads(handle.read(1 << 20))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def request_detail(
+    conn: sqlite3.Connection, paths: StatePaths, request_id: str
+) -> dict[str, Any] | None:
+    """One request: outcome, steps (with the advisor's reasons), leases, Chapter 13's side."""
+    outcome = _rows(conn, "SELECT * FROM request_outcomes WHERE request_id = ?", request_id)
+    progress = _rows(conn, "SELECT * FROM request_progress WHERE request_id = ?", request_id)
+    filed = _rows(conn, "SELECT * FROM trigger_requests WHERE request_id = ?", request_id)
+    spooled: dict[str, Any] | None = None
+    for state in SPOOL_STATES:
+        candidate = paths.spool_dir(state) / f"{request_id}.json"
+        if candidate.is_file():
+            spooled = {"state": state, "body": _spool_body(candidate)}
+            break
+    try:
+        decided = ledger.decision(conn, request_id)
+    except sqlite3.OperationalError:
+        decided = None
+    if not (outcome or progress or filed or spooled or decided):
+        return None
+    correlation_id = (
+        (outcome[0]["correlation_id"] if outcome else None)
+        or (spooled["body"].get("correlation_id") if spooled else None)
+        or (decided or {}).get("correlation_id")
+        or ""
+    )
+    steps = _rows(
+        conn,
+        "SELECT step_id, attempt, status, action, confidence, summary, recorded_at, run_id"
+        " FROM step_outcomes WHERE request_id = ? ORDER BY id",
+        request_id,
+    )
+    result = outcome[0] if outcome else {}
+    return {
+        "request_id": request_id,
+        "correlation_id": correlation_id,
+        "outcome": {**result, "detail": _json(result.get("detail"), {})} if result else None,
+        "progress": progress[0] if progress else None,
+        "filed": filed[0] if filed else None,
+        "spool": spooled,
+        "steps": steps,
+        "leases": leases(conn, correlation_id=correlation_id) if correlation_id else [],
+        "decision": decided,
+    }
+
+
+def lines_with(
+    path: Path, needle: str, *, limit: int = 500, tail_bytes: int = 32 << 20
+) -> list[dict[str, Any]]:
+    """JSON lines of `path` that mention `needle` (e.g. a correlation id), oldest first.
+
+    Reads at most the last `tail_bytes` (a long-lived log is big; a flow is recent).
+    """
+    if not needle:
+        return []
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - tail_bytes))
+            data = handle.read()
+    except OSError:
+        return []
+    key = needle.encode("utf-8")
+    out = []
+    for line in data.split(b"\n"):
+        if key in line:
+            with suppress(ValueError):
+                item = json.loads(line)
+                if isinstance(item, dict):
+                    out.append(item)
+    return out[-limit:]
+
+
+def decisions(conn: sqlite3.Connection, *, limit: int = 200) -> list[dict[str, Any]]:
+    """Chapter 13's decisions, newest first (JSON columns decoded)."""
+    rows = _rows(
+        conn,
+        "SELECT decision_id, draw_id, draw_index, correlation_id, rule, action, outcome, status,"
+        " reasons, request_id, created_at, decided_by FROM trigger_decisions"
+        " ORDER BY created_at DESC LIMIT ?",
+        limit,
+    )
+    for row in rows:
+        row["reasons"] = _json(row["reasons"], [])
+    return rows

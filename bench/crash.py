@@ -1,0 +1,264 @@
+"""Crash harness: requests through a daemon killed with `kill -9` at random moments.
+
+`campaign(root, kills=N, requests=M, seed=S)` files M requests (pipeline reruns of step 1,
+one-episode selfplay, and malformed files that are rejected) into a fresh state directory with
+a 40-draw history, then N times: start the daemon, let it run a random 0.2-2.5 s (seeded), kill
+it with SIGKILL (and the job processes it started, as an operator would). Then `--once` until
+the spool is empty, and `verify`: every request terminal exactly once in the spool (one file in
+`done/`, `failed/` or `rejected/`, none in `new/` or `cur/`), in the store (`request_outcomes`)
+and in the audit trail (one terminal record); `PRAGMA integrity_check` is `ok`.
+
+`python -m bench.crash [--kills 1000] [--quick]`; `tests/e2e/test_crash.py` runs a few kills.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from actors.paths import StatePaths
+from actors.watcher import spool
+from bench.common import parser, print_table, write_results
+from messages.requests import PipelineRerun, SelfplayRetrain
+
+if TYPE_CHECKING:
+    from actors.watcher.spool import Request
+
+ROOT = Path(__file__).resolve().parents[1]
+TERMINAL = ("done", "failed", "rejected")
+TERMINAL_EVENTS = {"completed", "failed", "rejected"}
+
+
+@dataclass
+class Campaign:
+    """What one campaign did and found."""
+
+    root: Path
+    request_ids: list[str]
+    kills: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+    recovered_audit: int = 0
+    """Terminal audit records added by start-up reconciliation (crash between store and audit)."""
+
+
+def _cli(root: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    config = root / "watcher.toml"
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "actors.system",
+            "--state-dir",
+            str(root),
+            "--config",
+            str(config),
+            *list(args),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def prepare(root: Path, requests: int) -> list[str]:
+    """A state dir with a 40-draw history and `requests` requests waiting; their ids."""
+    root.mkdir(parents=True, exist_ok=True)
+    # Chapter 13 never files on its own: only the harness's requests run.
+    (root / "watcher.toml").write_text("[trigger]\nrequest_every_n_draws = 1000000\n")
+    history = root / "history.json"
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.synthetic",
+            "--seed",
+            "4242",
+            "--count",
+            "40",
+            "--out",
+            str(history),
+        ],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if made.returncode != 0:
+        raise RuntimeError(made.stderr)
+    ingested = _cli(root, "ingest", str(history))
+    if ingested.returncode != 0:
+        raise RuntimeError(ingested.stderr)
+    ids = []
+    paths = StatePaths(root).ensure()
+    new = paths.spool_dir("new")
+    for n in range(requests):
+        if n % 5 == 4:  # malformed: rejected with a recorded outcome
+            rid = f"bad-{n:04d}"
+            new.mkdir(parents=True, exist_ok=True)
+            tmp = root / "watcher_requests" / "tmp" / f"{rid}.json"
+            tmp.write_text(json.dumps({"request_type": "no_such_type", "request_id": rid}))
+            tmp.rename(new / f"{rid}.json")
+            ids.append(rid)
+            continue
+        request: Request = (
+            SelfplayRetrain(request_id=f"req-{n:04d}", episodes=1, source="cli")
+            if n % 5 == 3
+            else PipelineRerun(request_id=f"req-{n:04d}", steps=(1,), source="cli")
+        )
+        spool.submit(paths, request)
+        ids.append(request.request_id)
+    return ids
+
+
+def _job_pids(root: Path) -> set[int]:
+    pids: set[int] = set()
+    audit = root / "audit.jsonl"
+    if not audit.exists():
+        return pids
+    for line in audit.read_bytes().splitlines():
+        if b"job_started" in line:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                pids.add(int(json.loads(line)["detail"]["pid"]))
+    return pids
+
+
+def kill_once(root: Path, rng: random.Random) -> None:
+    """Start the daemon, let it run a random while, SIGKILL it and the jobs it started."""
+    config = root / "watcher.toml"
+    with (root / "daemon.out").open("ab") as out:
+        daemon = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "actors.system",
+                "--state-dir",
+                str(root),
+                "--config",
+                str(config),
+            ],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    time.sleep(rng.uniform(0.2, 2.5))  # the crash's moment: random on purpose
+    daemon.send_signal(signal.SIGKILL)
+    daemon.wait(timeout=30)
+    for pid in _job_pids(root):  # jobs run in their own process groups
+        with contextlib.suppress(OSError):
+            if b"pipeline" in Path(f"/proc/{pid}/cmdline").read_bytes():  # not a reused pid
+                os.killpg(pid, signal.SIGKILL)
+
+
+def finish(root: Path) -> None:
+    """`--once` until nothing waits in new/ or cur/ (bounded)."""
+    spool = root / "watcher_requests"
+    for _attempt in range(5):
+        _cli(root, "--once")
+        if not any((spool / s).glob("*.json") for s in ("new", "cur")):
+            return
+
+
+def verify(root: Path, request_ids: list[str]) -> tuple[list[str], int]:
+    """Problems found (empty: exactly once everywhere), and how many audit records were
+    recovered at start-up."""
+    problems = []
+    spool = root / "watcher_requests"
+    files: Counter[str] = Counter()
+    for state in ("new", "cur", *TERMINAL):
+        for path in (spool / state).glob("*.json"):
+            if path.name.endswith(".reason.json"):
+                continue
+            rid = path.name.removesuffix(".json").split(".dup-")[0]
+            files[rid] += 1
+            if state in ("new", "cur"):
+                problems.append(f"{rid}: still in {state}/")
+    conn = sqlite3.connect(root / "state.db")
+    try:
+        integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        outcomes = Counter(r[0] for r in conn.execute("SELECT request_id FROM request_outcomes"))
+    finally:
+        conn.close()
+    if integrity != "ok":
+        problems.append(f"integrity_check: {integrity}")
+    endings: Counter[str] = Counter()
+    recovered = 0
+    for line in (root / "audit.jsonl").read_text().splitlines():
+        record: dict[str, Any] = json.loads(line)
+        if record["entity"] == "request" and record["event"] in TERMINAL_EVENTS:
+            endings[record["entity_id"]] += 1
+            recovered += bool(record["detail"].get("recovered"))
+    for rid in request_ids:
+        for where, counts in (("spool", files), ("store", outcomes), ("audit", endings)):
+            if counts[rid] != 1:
+                problems.append(f"{rid}: {counts[rid]} terminal entries in the {where}")
+    return problems, recovered
+
+
+def campaign(root: Path, *, kills: int, requests: int, seed: int) -> Campaign:
+    """Prepare, kill `kills` times, finish, verify."""
+    rng = random.Random(seed)
+    result = Campaign(root, prepare(root, requests))
+    start = time.monotonic()
+    for _kill in range(kills):
+        kill_once(root, rng)
+        result.kills += 1
+    finish(root)
+    result.seconds = time.monotonic() - start
+    result.problems, result.recovered_audit = verify(root, result.request_ids)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one campaign; exit 1 if anything was not exactly once."""
+    p = parser("crash", __doc__ or "")
+    p.add_argument("--kills", type=int, default=1000)
+    p.add_argument("--requests", type=int, default=0, help="default: kills / 4, at least 10")
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args(argv)
+    kills = 2 if args.quick else args.kills
+    requests = args.requests or max(10, kills // 4)
+    with tempfile.TemporaryDirectory(prefix="watcher-crash-") as folder:
+        result = campaign(Path(folder) / "state", kills=kills, requests=requests, seed=args.seed)
+    figures = {
+        "kills": result.kills,
+        "requests": len(result.request_ids),
+        "seconds": round(result.seconds, 1),
+        "recovered_audit_records": result.recovered_audit,
+        "problems": len(result.problems),
+        "seed": args.seed,
+    }
+    print_table(
+        ["kills", "requests", "seconds", "recovered audit", "problems"],
+        [
+            [
+                result.kills,
+                len(result.request_ids),
+                figures["seconds"],
+                result.recovered_audit,
+                len(result.problems),
+            ]
+        ],
+    )
+    for problem in result.problems[:20]:
+        print(f"PROBLEM: {problem}")
+    write_results("crash", figures, args.out)
+    return 1 if result.problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,21 @@
+"""Exactly once under kill -9: a few random crashes of the daemon mid-spool (the long run, 1,000
+kills, is `python -m bench.crash`, in `make bench`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bench.crash import campaign
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def test_every_request_is_terminal_exactly_once_across_random_kills(tmp_path: Path) -> None:
+    """10 requests (reruns, selfplay, malformed), 4 kill -9 at seeded random moments, then
+    `--once` to the end: each request has one terminal file, one outcome row and one terminal
+    audit record; the store passes its integrity check."""
+    result = campaign(tmp_path / "state", kills=4, requests=10, seed=16)
+    assert result.kills == 4
+    assert len(result.request_ids) == 10
+    assert result.problems == []
