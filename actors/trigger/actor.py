@@ -101,6 +101,8 @@ class TriggerActor(Actor):
         )
         self._max_anchors = sieve.max_anchors
         self._identification: dict[int, Identification] = {}
+        self._skipped: dict[str, str] = {}
+        """Rule -> why it was last held back (audited once per reason, not once per draw)."""
 
     async def on_start(self) -> None:
         """Load Chapter 13's memory from the store; anchor the clock to wall time."""
@@ -174,6 +176,7 @@ class TriggerActor(Actor):
             return
         if evaluation.blocked:
             self.log.info("trigger.blocked", draw_id=msg.draw.draw_id, blocked=evaluation.blocked)
+        await self._record_skips(msg, evaluation.blocked)
         if evaluation.waiting:
             self.log.info("trigger.waiting", draw_id=msg.draw.draw_id, why=evaluation.waiting)
         fired = evaluation.fired
@@ -184,6 +187,27 @@ class TriggerActor(Actor):
             await self._decide(msg, fired, evaluation, diag)
         # After the rule's decision: a retrain it filed runs step 6 and so makes the next pool.
         await self._refresh(msg, msg.draw.draw_id)
+
+    async def _record_skips(self, msg: DrawIngested, blocked: dict[str, str]) -> None:
+        """A rule that fired but was not filed is recorded with its reason (once per reason)."""
+        for rule, why in blocked.items():
+            # Compare without the figures that move every draw ("3 of 10 draws").
+            key = "".join(c for c in why if not c.isdigit())
+            if self._skipped.get(rule) == key:
+                continue
+            self._skipped[rule] = key
+            await self.services.audit(
+                actor=self.name,
+                entity="decision",
+                entity_id=f"skip-{rule}-{msg.draw.draw_id}",
+                event="skipped",
+                correlation_id=msg.correlation_id,
+                rule=rule,
+                reason=why,
+                draw_id=msg.draw.draw_id,
+            )
+        for rule in set(self._skipped) - set(blocked):
+            del self._skipped[rule]
 
     def _no_model(self) -> bool:
         return self.services.settings.llm.model == "none"
@@ -466,6 +490,8 @@ class TriggerActor(Actor):
             evidence=verdict.evidence,
             reason=f"Chapter 13: prediction refresh ({verdict.reason})",
             history_from=None if ctx.model is None else ctx.model.history_from,
+            # One parked refresh at most: a newer one takes its place (no pile-up per draw).
+            supersedes=None if (parked := ctx.parked_refresh()) is None else parked.request_id,
         )
         await self._file(cause, plan)
 

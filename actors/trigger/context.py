@@ -98,6 +98,10 @@ class Context(Model):
                 return request
         return None
 
+    def parked_refresh(self) -> OpenRequest | None:
+        """A refresh the watcher parked with a person (a newer refresh supersedes it)."""
+        return next((r for r in self.open if r.rule == REFRESH and r.parked), None)
+
     def makes_next_pool(self) -> OpenRequest | None:
         """An open, unparked request that runs step 6 (a refresh or a retrain), if any."""
         for request in self.open:

@@ -308,7 +308,7 @@ class WatcherActor(Actor):
                 status=outcome.status,
                 units=outcome.units,
                 gpu_seconds=outcome.gpu_seconds,
-                history_from=request.history_from,
+                history_from=outcome.history_from or request.history_from,
                 reason=outcome.reason[:2000],
             )
         )

@@ -89,6 +89,8 @@ class Outcome:
     """The units that ran to a verdict in this run, in order."""
     gpu_seconds: float = 0.0
     """Wall seconds of the run's GPU jobs (those that took the lease)."""
+    history_from: str | None = None
+    """The draw the jobs' history started at (the request's, or the regime in force)."""
 
 
 class Execution:
@@ -200,7 +202,12 @@ class Execution:
 
     def _stamp(self, outcome: Outcome) -> Outcome:
         """The outcome with what ran: units and GPU seconds (Chapter 13's budget reads them)."""
-        return replace(outcome, units=tuple(self.done), gpu_seconds=self.gpu_seconds)
+        return replace(
+            outcome,
+            units=tuple(self.done),
+            gpu_seconds=self.gpu_seconds,
+            history_from=self.history_from,
+        )
 
     async def _run_unit(self, unit: str, run_retries: int) -> tuple[Outcome | None, int]:
         params = unit_params(self.request, unit, self.config.params.get(unit))

@@ -53,12 +53,6 @@ UNPREDICTABLE_LIVE = 20
 """Live draws after the bootstrap on unpredictable draws: the span in which no GPU work may
 follow the escalation (the back-off's first retry must come later than this)."""
 
-NOT_YET = pytest.mark.xfail(
-    strict=True,
-    reason="issue 13: main does not recover on the embedded defaults yet (the lead's change "
-    "removes this mark when it lands)",
-)
-
 Backend = Literal["asyncio", "trio"]
 
 
@@ -118,7 +112,6 @@ def check_recovered(result: ScenarioResult) -> None:
     assert result.sustained_recovery_delay <= RECOVERY_MAX, why
 
 
-@NOT_YET
 @SCENARIO_SETTINGS
 @given(spec=switch_scenarios(st.just(0)), backend=st.sampled_from(["asyncio", "trio"]))
 @example(
@@ -152,7 +145,6 @@ def test_switch_is_detected_and_recovered_with_no_person(
     check_recovered(result)
 
 
-@NOT_YET
 @pytest.mark.slow
 def test_a_generator_with_skips_is_found_and_followed(
     tmp_path_factory: pytest.TempPathFactory,
@@ -172,7 +164,6 @@ def test_a_generator_with_skips_is_found_and_followed(
     check_recovered(result)
 
 
-@NOT_YET
 @pytest.mark.slow
 def test_stable_regime_raises_no_alarm_and_predicts_every_draw(
     tmp_path_factory: pytest.TempPathFactory,
@@ -190,7 +181,6 @@ def test_stable_regime_raises_no_alarm_and_predicts_every_draw(
     assert not result.halted, why
 
 
-@NOT_YET
 def test_unpredictable_draws_escalate_once_then_spend_no_gpu(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:

@@ -277,6 +277,7 @@ async def test_a_retrain_that_finds_nothing_enters_no_signal_and_backs_off(
         )
         await h.system.wait_idle()
         state = await h.services.store.run(ledger.load_no_signal)
+        shown = pending_items(h.services.settings, h.services.paths)
         await draws_without_pool(h, 4, start=BOOTSTRAP)
         assert len(h.probe(WATCHER).of(RequestFiled)) == 1  # backing off
         await draws_without_pool(h, 1, start=BOOTSTRAP + 4)
@@ -286,12 +287,21 @@ async def test_a_retrain_that_finds_nothing_enters_no_signal_and_backs_off(
     assert state is not None
     assert (state.since_index, state.attempts, state.next_index) == (BOOTSTRAP, 1, BOOTSTRAP + 5)
     assert state.escalation_id == first.request_id  # the parked request is the escalation
+    [item] = [i for i in shown if i.kind == "no_signal"]
+    assert "next automatic retrain at draw" in item.summary
+    assert "step 1: no survivors" in item.reasons[0]
     assert len(filed) == 2
     retry = next(d for d in found if d["rule"] == "no_signal_retry")
     assert (retry["outcome"], retry["status"]) == ("ACCEPT", "filed")
     assert [r.request_id for r in parked] == [filed[1].request_id]  # the first: superseded
     events = [r["event"] for r in audit_events(h, "decision")]
     assert events.count("no_signal") == 1
+    skipped = [r for r in audit_events(h, "decision") if r["event"] == "skipped"]
+    assert len(skipped) == 1  # recorded once with its reason, not once per draw
+    assert (skipped[0]["detail"]["rule"], "no signal since draw") == (
+        "n_draws",
+        skipped[0]["detail"]["reason"][: len("no signal since draw")],
+    )
 
 
 def candidate(policy_id: str, **params: Any) -> PolicyCandidate:
