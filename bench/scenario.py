@@ -16,9 +16,8 @@ records written while draw i was being settled belong to draw i.
 Definitions (draw counts, the switch is live draw `stable_live`, the first of the new regime):
 
 - detection delay: post-switch draws ingested up to and including the one whose segment holds
-  the first `decision / change_alarm` record (1 = caught on the first new draw). Until that
-  event exists, the first non-refresh `decision` record after the switch stands in for it;
-  `detection_event` says which was used.
+  the first `decision / change_alarm` record (1 = caught on the first new draw); a
+  `change_alarm` before the switch is a false alarm.
 - recovery delay: post-switch draws that were not hits before the first hit (0 = the first new
   draw was already hit); None when no post-switch draw hit. A pool can hit by chance
   (len(pool)/mod a draw), so `sustained_recovery_delay` is also given: the post-switch offset
@@ -411,16 +410,6 @@ def measure(
         notes.append(f"a request was still claimed after settling {', '.join(unsettled)}")
     stopped = [r for r in records if r["entity"] == "system" and r["event"] == "stopped"]
     dead_letters = int(stopped[-1]["detail"].get("dead_letters", 0)) if stopped else 0
-    if not alarms:
-        detection_event = "decision"
-        alarms = [
-            (seg, r)
-            for seg, r in enumerate_records(records, segment, "decision")
-            if r["actor"] == "trigger" and r["detail"].get("rule") not in {"refresh", None}
-        ]
-        notes.append(
-            "no decision/change_alarm record: the first non-refresh trigger decision stands in"
-        )
     stable = spec.stable_live
     false_alarms = sum(1 for seg, _ in alarms if 0 <= seg < stable)
     detection_delay = recovery_delay = sustained = None

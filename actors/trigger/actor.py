@@ -118,12 +118,14 @@ class TriggerActor(Actor):
         """How many draws identify a seed, for pools with this chance rate (cached by margin).
 
         The margin covers a late change-point estimate: the dead model's pool hits a post-change
-        draw by chance with probability q, so j chance hits in a row (q^j) stay below the target
-        false-positive rate from j = ln(target) / ln(q) on.
+        draw by chance with probability q, and such a hit resets the statistic, so the next
+        excursion starts one draw after it — the miss before it is lost too. j chance hits make
+        the estimate up to j + 1 draws late with probability about q^j, below the target
+        false-positive rate from j = ln(target) / ln(q) on: margin = 1 + that j.
         """
         target = self.config.target_false_positives
         q = chance if chance is not None and 0 < chance < 1 else 1.0 / self._mod
-        margin = max(1, math.ceil(math.log(target) / math.log(q)))
+        margin = 1 + max(1, math.ceil(math.log(target) / math.log(q)))
         if margin not in self._identification:
             post, _window, fp = draws_to_identify(
                 self._space, self._mod, target, margin, self._max_anchors

@@ -41,7 +41,12 @@ NAMES = sorted(FAMILIES)
 SEARCHED_SEEDS = st.integers(1, (1 << 20) - 1)
 """Seeds the default sieve searches ([0, 2^20), seed 0 being invalid for two families)."""
 DETECTION_MAX = 3
-"""Draws from the switch to the change alarm, for a model that hit at least GOOD_MODEL."""
+"""Draws from the switch to the change alarm, for a model that hit at least GOOD_MODEL, plus
+CHANCE_HIT_COST for each post-switch draw the dead model hit by chance before the alarm."""
+CHANCE_HIT_COST = 2
+"""A chance hit (probability len(pool)/mod a draw) is evidence the model still works: it resets
+the detector, and the next excursion starts after it (the hit and the miss before it are lost).
+Nothing that reads hits and misses only can tell it apart; docs/chapter13.md."""
 RECOVERY_MAX = 20
 """Draws from the switch to the first of the hits that go on to the end."""
 GOOD_MODEL = 0.9
@@ -107,7 +112,9 @@ def check_recovered(result: ScenarioResult) -> None:
     assert not result.halted, why
     assert result.detection_event == "change_alarm", why
     assert result.detection_delay is not None, why
-    assert result.detection_delay <= DETECTION_MAX, why
+    early = result.post_outcomes[: result.detection_delay]
+    allowed = DETECTION_MAX + CHANCE_HIT_COST * early.count("hit")
+    assert result.detection_delay <= allowed, why
     assert result.sustained_recovery_delay is not None, why
     assert result.sustained_recovery_delay <= RECOVERY_MAX, why
 

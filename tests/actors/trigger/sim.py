@@ -121,7 +121,7 @@ class Run:
 
 
 IDENTIFICATION = Identification(
-    post_change_draws=5, margin=1, bootstrap_draws=4, expected_false_positives=1.3e-5
+    post_change_draws=5, margin=2, bootstrap_draws=5, expected_false_positives=6.7e-5
 )
 """What the actor derives for the defaults (2^20 seeds x 4 families, mod 1000, target 0.01)."""
 

@@ -48,8 +48,8 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.anyio
 
-BOOTSTRAP = 4
-"""Draws after which a first history of 2^20 seeds x 4 families identifies a seed (mod 1000)."""
+BOOTSTRAP = 5
+"""Draws after which a first history identifies a seed (2^20 seeds x 4 families x 4 skips)."""
 
 
 async def draws_without_pool(h: Harness, count: int, *, start: int = 0) -> None:
@@ -184,7 +184,7 @@ async def test_a_change_alarms_then_retrains_on_the_post_change_draws(tmp_path: 
     assert change["evidence"]["change_confidence"] >= 1 - 1 / 10_000
     request = spool.parse(tmp_path / "watcher_requests" / "new" / f"{change['decision_id']}.json")
     assert isinstance(request, PipelineRerun)
-    assert request.history_from == draw_id(9)  # one draw of margin before the change point
+    assert request.history_from == draw_id(8)  # two draws of margin before the change point
 
 
 async def test_a_weak_model_needs_far_more_misses_than_a_strong_one(tmp_path: Path) -> None:
