@@ -103,6 +103,7 @@ async def open_console(services: Services, kernel: ActorSystem) -> AsyncIterator
         token=read_token(settings),
         notifier=notifier,
     )
+    services.audit_log.listeners.append(feed.poke)
     async with anyio.create_task_group() as tg:
         await tg.start(feed.run)
         url = ""
