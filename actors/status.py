@@ -11,6 +11,8 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from actors.gpu import lease as lease_store
+from actors.ingestion.history import recent_draws, stream_counts
 from actors.paths import SPOOL_STATES, StatePaths
 from actors.watcher.halt import read_halt, resume_command
 
@@ -58,22 +60,14 @@ def _store(paths: StatePaths) -> dict[str, Any]:
     conn = sqlite3.connect(f"{paths.db.resolve().as_uri()}?mode=ro", uri=True)
     try:
         conn.execute("PRAGMA query_only=ON")
-        per_stream = dict(conn.execute("SELECT stream, COUNT(*) FROM draws GROUP BY stream"))
-        last = [
-            {"draw_id": r[0], "timestamp": r[1], "value": r[2], "backfill": bool(r[3])}
-            for r in conn.execute(
-                "SELECT draw_id, timestamp, value, is_backfill FROM draws WHERE stream = 'real'"
-                " ORDER BY seq DESC LIMIT 5"
-            )
-        ]
+        per_stream = stream_counts(conn)  # the draws table's owner: actors.ingestion.history
+        last = recent_draws(conn, "real", 5)
         hit = conn.execute(
             "SELECT value, recorded_at FROM diagnostics WHERE metric = 'hit_rate'"
             " AND stream = 'real' ORDER BY id DESC LIMIT 1"
         ).fetchone()
-        leases_out = conn.execute(
-            "SELECT lease_id, job, taken_at FROM leases WHERE returned_at IS NULL"
-        ).fetchall()
-        leases_total = conn.execute("SELECT COUNT(*) FROM leases").fetchone()[0]
+        leases_out = lease_store.leases_out(conn)
+        leases_total = lease_store.lease_count(conn)
         outcomes = [
             {"request_id": r[0], "type": r[1], "status": r[2], "reason": r[3], "at": r[4]}
             for r in conn.execute(
@@ -89,7 +83,7 @@ def _store(paths: StatePaths) -> dict[str, Any]:
         "draws": per_stream,
         "last_draws": last,
         "hit_rate": None if hit is None else {"value": hit[0], "at": hit[1]},
-        "leases_out": [{"lease_id": r[0], "job": r[1], "taken_at": r[2]} for r in leases_out],
+        "leases_out": leases_out,
         "leases_total": leases_total,
         "last_requests": outcomes,
     }

@@ -53,10 +53,10 @@ from typing import Any, Literal
 import anyio
 import numpy as np
 
+from actors.assembly import open_system
 from actors.config import Settings
 from actors.logconfig import configure_logging
 from actors.services import INGESTION
-from actors.system import open_system
 from messages.ingestion import IngestInbox
 from pipeline.prng import FAMILIES
 from pipeline.synthetic import EPOCH, synthetic_records

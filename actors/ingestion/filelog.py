@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
-from actors.ingestion.history import Appended, draw_from_row, utc_text
+from actors.ingestion.history import Appended, draws_of_file, utc_text
 
 if TYPE_CHECKING:
     import sqlite3
@@ -92,12 +92,7 @@ def pending_files(conn: sqlite3.Connection) -> list[PendingFile]:
 
 def appended_of(conn: sqlite3.Connection, file_id: int) -> list[Appended]:
     """The draws one file appended, in append order, as they were announced."""
-    rows = conn.execute(
-        "SELECT draw_id, timestamp, value, source, metadata, is_backfill, history_len,"
-        " fingerprint FROM draws WHERE ingest_file = ? ORDER BY seq",
-        (file_id,),
-    )
-    return [Appended(draw_from_row(r), bool(r[5]), int(r[6]), r[7]) for r in rows]
+    return draws_of_file(conn, file_id)
 
 
 def mark_announced(conn: sqlite3.Connection, file_ids: Iterable[int]) -> None:

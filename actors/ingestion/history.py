@@ -1,5 +1,9 @@
 """The draw history (blocking; runs in the store's worker thread): append, verify, summarise.
 
+This module owns the `draws` table: every other module reads it through the functions here
+(`stream_counts`, `latest_fingerprint`, `recent_draws`, `values_in_time_order`,
+`draws_of_file`), so its columns and their meaning are defined in one place.
+
 Dedupe by `draw_id` and by (timestamp, value); a conflicting duplicate (same id, other content)
 fails the whole file. Every appended draw extends a SHA-256 hash chain over its stream's
 history in append order, stored with it, so any prefix of the history has a fingerprint.
@@ -223,6 +227,52 @@ def _insert(
         rows,
     )
     return AppendReport(tuple(appended), duplicates, stream)
+
+
+def stream_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Draws per stream."""
+    rows = conn.execute("SELECT stream, COUNT(*) FROM draws GROUP BY stream ORDER BY stream")
+    return {str(stream): int(count) for stream, count in rows}
+
+
+def latest_fingerprint(conn: sqlite3.Connection, stream: str = "real") -> str | None:
+    """The stream's hash-chain head (what a snapshot of its history is), None when empty."""
+    row = conn.execute(
+        "SELECT fingerprint FROM draws WHERE stream = ? ORDER BY seq DESC LIMIT 1", (stream,)
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def recent_draws(
+    conn: sqlite3.Connection, stream: str = "real", limit: int = 5
+) -> list[dict[str, Any]]:
+    """The last `limit` draws of `stream`, newest first (id, timestamp, value, backfill)."""
+    rows = conn.execute(
+        "SELECT draw_id, timestamp, value, is_backfill FROM draws WHERE stream = ?"
+        " ORDER BY seq DESC LIMIT ?",
+        (stream, limit),
+    )
+    return [
+        {"draw_id": r[0], "timestamp": r[1], "value": r[2], "backfill": bool(r[3])} for r in rows
+    ]
+
+
+def values_in_time_order(conn: sqlite3.Connection, stream: str = "real") -> list[tuple[str, int]]:
+    """(draw_id, value) of the whole stream in time order (backfill at its place in time)."""
+    rows = conn.execute(
+        "SELECT draw_id, value FROM draws WHERE stream = ? ORDER BY timestamp, seq", (stream,)
+    )
+    return [(str(r[0]), int(r[1])) for r in rows]
+
+
+def draws_of_file(conn: sqlite3.Connection, file_id: int) -> list[Appended]:
+    """The draws one ingested file appended, in append order, as they were announced."""
+    rows = conn.execute(
+        "SELECT draw_id, timestamp, value, source, metadata, is_backfill, history_len,"
+        " fingerprint FROM draws WHERE ingest_file = ? ORDER BY seq",
+        (file_id,),
+    )
+    return [Appended(draw_from_row(r), bool(r[5]), int(r[6]), r[7]) for r in rows]
 
 
 def draw_from_row(row: Sequence[Any]) -> Draw:

@@ -21,6 +21,7 @@ from prometheus_client.core import (
     Metric,
 )
 
+from actors.ingestion.history import stream_counts
 from actors.web.readmodel import connect_readonly
 
 if TYPE_CHECKING:
@@ -114,8 +115,8 @@ class ConsoleCollector:
         if self.paths.db.exists():
             conn = connect_readonly(self.paths.db)
             try:
-                for stream, count in _q(conn, "SELECT stream, COUNT(*) FROM draws GROUP BY 1"):
-                    draws.add_metric([str(stream)], float(count))
+                for stream, count in stream_counts(conn).items():  # the draws table's owner
+                    draws.add_metric([stream], float(count))
                 for outcome, count in _q(
                     conn, "SELECT outcome, COUNT(*) FROM ingest_files GROUP BY 1"
                 ):
