@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import json
 import sqlite3
 from contextlib import suppress
@@ -109,7 +110,10 @@ def pending_items(
         module = importlib.import_module("actors.pending")
         found = getattr(module, "pending_items", None)
         if callable(found):
-            return [_normalise(_as_dict(item)) for item in found(settings, paths)]
+            # pending_items(settings, paths) opens its own connection; (conn, paths) reuses ours.
+            first = next(iter(inspect.signature(found).parameters), "")
+            listed = found(conn, paths) if first == "conn" else found(settings, paths)
+            return [_normalise(_as_dict(item)) for item in listed]
     items: list[dict[str, Any]] = []
     with suppress(sqlite3.OperationalError):
         items.extend(

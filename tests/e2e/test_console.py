@@ -292,6 +292,14 @@ def test_loop_chart_holds_the_scored_draws_and_the_markers(daemon: Daemon, page:
     assert page.locator("#chart-hit canvas").count() >= 1
     assert "hit rate" in page.locator("#chart-hit").inner_text()
     shot(page, daemon, "loop")
+    # Zoom (what a drag does): the page asks the server for that range only.
+    loads = page.evaluate("() => window.watcher.chartLoads")
+    page.evaluate("() => window.watcher.chart.setScale('x', {min: 40, max: 44})")
+    page.wait_for_function(f"() => window.watcher.chartLoads > {loads}")
+    zoomed = page.evaluate("() => window.watcher.data")
+    assert zoomed["x"]
+    assert all(40 <= x <= 44 for x in zoomed["x"])
+    assert all(40 <= m["x"] <= 44 for m in zoomed["markers"])
 
 
 def test_overview_and_requests_pages_show_the_store(daemon: Daemon, page: Any) -> None:
@@ -357,6 +365,15 @@ def test_metrics_are_present_and_move_as_draws_and_requests_go_through(daemon: D
     before = scrape(daemon)
     missing = [name for name in METRICS if not any(k.split("{")[0] == name for k in before)]
     assert missing == []
+    drop(daemon.state_dir / "inbox", "broken.json", "{not json")
+    wait_for(
+        lambda: (
+            total(scrape(daemon), "watcher_draws_quarantined_total")
+            > total(before, "watcher_draws_quarantined_total")
+        ),
+        timeout=DEADLINE_S,
+        what="the broken file's quarantine",
+    )
     index = HISTORY + SINGLES
     daemon.feed([daemon.draws[index]], f"d-{index:04d}.json")  # type: ignore[attr-defined]
     wait_for(
