@@ -58,7 +58,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield made
     finally:
         ray.shutdown()
-        made.shutdown()  # type: ignore[no-untyped-call]  (ray.cluster_utils is untyped)
+        made.shutdown()  # type: ignore[no-untyped-call]
 
 
 def _worker_nodes(cluster: Any) -> list[Any]:
