@@ -221,6 +221,8 @@ class RayRunner:
             if config.address:
                 kwargs["address"] = config.address
             else:
+                # "local": a new instance of our own, never a cluster found on the machine.
+                kwargs["address"] = "local"
                 if config.num_gpus:
                     # One of the logical GPUs stands for the LLM's (the custom resource).
                     kwargs["num_gpus"] = config.num_gpus - 1
