@@ -200,6 +200,7 @@ def create_app(console: Console) -> Any:
         cid = found["correlation_id"] or rid
         found["audit"] = readmodel.lines_with(console.paths.audit, cid)
         found["logs"] = readmodel.lines_with(console.paths.log_file, cid, limit=300)
+        found["duration_s"] = readmodel.span_seconds(found["audit"])
         return found
 
     async def _detail(request: Request) -> dict[str, Any]:

@@ -325,6 +325,8 @@ def test_overview_and_requests_pages_show_the_store(daemon: Daemon, page: Any) -
     page.click(f"a[href='/requests/{finished[0][0]}']")
     page.wait_for_selector("table.audit")
     assert page.locator("table.audit tr").count() > 3  # audit records by correlation id
+    assert "heuristic" in page.locator("table.advice").inner_text()  # who advised, and why
+    assert " / " in page.locator("table.jobs").inner_text()  # node / GPU / shard
     shot(page, daemon, "request")
 
 
