@@ -15,6 +15,7 @@ import inspect
 import json
 import sqlite3
 from contextlib import suppress
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from actors.paths import SPOOL_STATES, StatePaths
@@ -357,3 +358,15 @@ def decisions(conn: sqlite3.Connection, *, limit: int = 200) -> list[dict[str, A
     for row in rows:
         row["reasons"] = _json(row["reasons"], [])
     return rows
+
+
+def span_seconds(records: list[dict[str, Any]]) -> float | None:
+    """Seconds from the first to the last record (a request's wall time), or None."""
+    if len(records) < 2:
+        return None
+    try:
+        first = datetime.fromisoformat(str(records[0]["recorded_at"]))
+        last = datetime.fromisoformat(str(records[-1]["recorded_at"]))
+    except (KeyError, ValueError):
+        return None
+    return (last - first).total_seconds()
