@@ -471,6 +471,7 @@ class GPUDispatchActor(Actor):
                 return _empty_outcome()
             status, error = await self._judge(spec, piece, outcome)
             placement["status"] = status
+            placement["duration_s"] = round(outcome.duration_s, 4)
             if outcome.where:
                 placement["ran"] = outcome.where
             placements.append(placement)
