@@ -103,7 +103,19 @@ async def run_backend(
         state = Path(tmp)
         gpu: dict[str, Any] = {"backend": backend, "cpu_slots": most}
         if backend == "ray":
-            gpu["ray"] = {"num_gpus": most, "num_cpus": 2}
+            import ray
+
+            # One instance for every case: Ray does not survive a shutdown and a new init in
+            # one process; the dispatcher reuses a connected driver and leaves it running.
+            ray.init(
+                address="local",
+                num_gpus=most - 1,
+                resources={"llm_gpu": 1},
+                num_cpus=2,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
         registry = JobRegistry([*default_registry(), FIXED])
         fakes = {
             TRIGGER: probe(),
@@ -177,6 +189,10 @@ async def run_backend(
                         "merge_ms": merge_s * 1e3,
                     }
                 )
+        if backend == "ray":
+            import ray
+
+            ray.shutdown()
     return rows
 
 
