@@ -152,7 +152,11 @@ def test_switch_is_detected_and_recovered_with_no_person(
     check_recovered(result)
 
 
-@NOT_YET
+@pytest.mark.xfail(
+    strict=True,
+    reason="the default sieve searches skip 0 only (SieveParams.skip_max = 0): a generator "
+    "with skips is never identified on the defaults (the bootstrap ends in no signal)",
+)
 @pytest.mark.slow
 def test_a_generator_with_skips_is_found_and_followed(
     tmp_path_factory: pytest.TempPathFactory,
