@@ -6,15 +6,19 @@ forever), a directory, a file still being written. `inspect` looks with `lstat` 
 never followed) and `read_regular` opens with `O_NONBLOCK | O_NOFOLLOW`, checks the opened
 descriptor is the same regular file, and reads at most `max_bytes + 1` bytes.
 
-`open_writers(folder)` names the entries of `folder` that some process has open for writing
-(Linux `/proc`; best effort: processes of other users are invisible without privileges), so a
-file written in place is left until its writer closes it.
+`lease_says_written(path)` tells whether some process has the file open for writing (a read
+lease cannot be taken then: microseconds); where a lease cannot tell, `open_writers(folder)`
+names the entries some process has open for writing from Linux `/proc` (milliseconds; best
+effort: processes of other users are invisible without privileges). Either way a file written
+in place is left until its writer closes it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import signal
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +147,32 @@ def read_regular(path: Path, max_bytes: int, *, source: str | None = None) -> by
         if total > max_bytes:
             raise TooLargeError(name, max_bytes, max(total, st.st_size))
         return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def lease_says_written(path: Path) -> bool | None:
+    """Whether some process has `path` open for writing, by a read-lease probe (microseconds);
+    None when the lease cannot tell (another user's file, a filesystem without leases).
+
+    `F_SETLEASE(F_RDLCK)` fails with EAGAIN while any descriptor of the file is open for
+    writing; taken, it is dropped at once. A writer opening the file in that instant makes the
+    kernel signal the lease holder: SIGURG is asked for (F_SETSIG), whose default is to ignore.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGURG)
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return None
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+        return False
     finally:
         os.close(fd)
 

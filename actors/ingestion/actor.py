@@ -28,7 +28,7 @@ from actors.ingestion.ingest import commit_file, sha256_of
 from actors.ingestion.parse import DrawFileError, parse_draw_file
 from actors.ingestion.synthetic import InjectorRefusedError, inject, refusal
 from actors.runtime import Actor, handles
-from actors.safefile import describe, inspect, open_writers, read_regular
+from actors.safefile import describe, inspect, lease_says_written, open_writers, read_regular
 from actors.services import TRIGGER
 from messages.base import new_id
 from messages.errors import ConfigError, InputError
@@ -205,8 +205,11 @@ class IngestionActor(Actor):
         return [path for _mtime, _name, path in sorted(entries)]
 
     def _being_written(self, name: str) -> bool:
-        """True when a process has `name` open for writing (one look serves the files of one
-        scan, or the events of 0.1 s)."""
+        """True when a process has `name` open for writing: a lease probe, else a look at
+        /proc (one look serves the files of one scan, or the events of 0.1 s)."""
+        leased = lease_says_written(self.paths.inbox / name)
+        if leased is not None:
+            return leased
         now = time.monotonic()
         if now - self._writers_at > _WRITERS_TTL_S:
             self._writers = open_writers(self.paths.inbox)

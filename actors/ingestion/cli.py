@@ -90,9 +90,15 @@ def _line(item: dict[str, Any]) -> str:
 
 def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     """`ingest FILE...`: exit 0 when all were processed, 1 if any was quarantined, 2 on usage."""
-    missing = [str(f) for f in args.files if not f.is_file()]
+    missing = [str(f) for f in args.files if not f.exists()]
     if missing:
         sys.stderr.write(f"watcher ingest: no such file: {', '.join(missing)}\n")
+        return EXIT_USAGE
+    # Named by the user, so a symlink is followed; what it leads to must be a regular file
+    # (a FIFO or /dev/zero would block or never end).
+    odd = [str(f) for f in args.files if not f.resolve().is_file()]
+    if odd:
+        sys.stderr.write(f"watcher ingest: not a regular file: {', '.join(odd)}\n")
         return EXIT_USAGE
     paths = StatePaths(settings.state_dir).ensure()
     config = settings.ingestion
@@ -101,7 +107,8 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     conn = connect(paths.db)
     try:
         for path in args.files:
-            data = path.read_bytes()
+            with path.resolve().open("rb") as handle:
+                data = handle.read(max_bytes + 1)  # over the limit: quarantined, not all read
             correlation_id = new_id()
             outcome = ingest_bytes(
                 conn,

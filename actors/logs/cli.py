@@ -72,15 +72,24 @@ def build_parser(prog: str = "python -m actors.logs") -> argparse.ArgumentParser
 async def tail(path: Path, filters: Filters, *, follow: bool, as_json: bool, audit: bool) -> int:
     """Print the matching lines of `path`; return the exit code."""
     fmt = format_audit if audit else format_log
+    shown = 0
     async with aclosing(read_lines(path, follow=follow)) as lines:
         async for line in lines:
             record = parse_line(line)
             if record is None:
                 continue
             if filters.passes(record, audit=audit):
+                shown += 1
                 sys.stdout.write((line if as_json else fmt(record)) + "\n")
                 if follow:
                     sys.stdout.flush()
+    if shown == 0 and filters.correlation_id is not None:
+        # Not silent: a mistyped id (or one of the other file) is the likely reason.
+        what = "audit trail" if audit else "log"
+        sys.stderr.write(
+            f"logs: no line of the {what} {path} has a correlation id starting with"
+            f" {filters.correlation_id!r}\n"
+        )
     return 0
 
 

@@ -125,7 +125,7 @@ def _page(name: str, request: Request, **context: Any) -> HTMLResponse:
     )
 
 
-def create_app(console: Console) -> Starlette:
+def create_app(console: Console) -> Any:
     """The console's app (one per running system)."""
 
     def overview_data(conn: sqlite3.Connection) -> dict[str, Any]:
@@ -200,6 +200,7 @@ def create_app(console: Console) -> Starlette:
         cid = found["correlation_id"] or rid
         found["audit"] = readmodel.lines_with(console.paths.audit, cid)
         found["logs"] = readmodel.lines_with(console.paths.log_file, cid, limit=300)
+        found["duration_s"] = readmodel.span_seconds(found["audit"])
         return found
 
     async def _detail(request: Request) -> dict[str, Any]:
@@ -269,7 +270,50 @@ def create_app(console: Console) -> Starlette:
         Route("/favicon.ico", lambda _r: Response(status_code=204)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: _error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _error})
+    return HostCheck(app, allowed_hosts(console.settings))
+
+
+def allowed_hosts(settings: Settings) -> frozenset[str]:
+    """Host names a request may name: loopback, the bound host, and `public_url`'s host."""
+    from urllib.parse import urlsplit
+
+    from actors.web.server import parse_bind
+
+    hosts = {"127.0.0.1", "localhost", "::1"}
+    bound, _port = parse_bind(settings.web.bind)
+    if bound not in ("0.0.0.0", "::"):
+        hosts.add(bound.lower())
+    if settings.web.public_url:
+        public = urlsplit(settings.web.public_url).hostname
+        if public:
+            hosts.add(public.lower())
+    return frozenset(hosts)
+
+
+class HostCheck:
+    """Refuses requests whose Host header names another host (DNS rebinding: a page on
+    evil.example whose name resolves to 127.0.0.1 must not read the dashboard)."""
+
+    def __init__(self, app: Any, hosts: frozenset[str]) -> None:
+        self.app = app
+        self.hosts = hosts
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """ASGI entry: pass a request on when its Host is one of ours."""
+        if scope["type"] == "http":
+            host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+            name = host.rsplit("]", 1)[0].lstrip("[") if host.startswith("[") else host
+            name = name.rsplit(":", 1)[0] if not host.startswith("[") else name
+            if name.lower() not in self.hosts:
+                response = PlainTextResponse(
+                    f"400: Host {host!r} is not this dashboard's; set [web] public_url to"
+                    " serve it under another name\n",
+                    status_code=400,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 async def _error(request: Request, exc: Exception) -> Response:

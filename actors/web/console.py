@@ -103,8 +103,10 @@ async def open_console(services: Services, kernel: ActorSystem) -> AsyncIterator
         token=read_token(settings),
         notifier=notifier,
     )
+    services.audit_log.listeners.append(feed.poke)
     async with anyio.create_task_group() as tg:
         await tg.start(feed.run)
+        url = ""
         if settings.web.enabled:
             url = await _start_server(console, tg)
             if notifier is not None and url and not settings.web.public_url:
@@ -115,6 +117,13 @@ async def open_console(services: Services, kernel: ActorSystem) -> AsyncIterator
             yield console
         finally:
             console.shutdown.set()
+            if url:
+                # The banner and `status` readers must not send anyone to a closed port.
+                with anyio.CancelScope(shield=True):
+                    await _write_web_file(
+                        console,
+                        {"bind": settings.web.bind, "url": None, "stopped": True, "was": url},
+                    )
             feed.close()
             # The server returns within its graceful bound; the rest stops now.
             if console.stopped is not None:

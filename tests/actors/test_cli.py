@@ -58,7 +58,8 @@ def test_global_options_are_accepted_after_the_subcommand(
 def test_correlation_id_accepts_the_shown_prefix(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The human log shows 8 characters of the id: those 8 select the flow's lines."""
+    """The human log shows 8 characters of the id: those 8 select the flow's lines; an id that
+    matches nothing says so."""
     log = tmp_path / "logs" / "watcher.jsonl"
     log.parent.mkdir()
     base = {"timestamp": "2026-01-01T00:00:00Z", "level": "info", "logger": "x"}
@@ -72,6 +73,8 @@ def test_correlation_id_accepts_the_shown_prefix(
     out = capsys.readouterr().out
     assert "mine" in out
     assert "other" not in out
+    assert main(["--state-dir", str(tmp_path), "logs", "tail", "--correlation-id", "0badf00d"]) == 0
+    assert "no line of the log" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 
 from actors.ingestion import actor as ingestion_actor
 from actors.ingestion.parse import DrawFileError, parse_draw_file
-from actors.safefile import MAX_DEPTH, NotRegularError, TooLargeError, open_writers, read_regular
+from actors.safefile import (
+    MAX_DEPTH,
+    NotRegularError,
+    TooLargeError,
+    lease_says_written,
+    open_writers,
+    read_regular,
+)
 from actors.services import INGESTION, TRIGGER
 from actors.testing import open_test_system, probe
 from messages.ingestion import Draw, DrawIngested, IngestInbox
@@ -121,13 +128,17 @@ def test_read_regular_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None
 
 
 def test_open_writers_names_a_file_held_open_for_writing(tmp_path: Path) -> None:
-    """A file this process holds open for writing is named; once closed, it is not."""
+    """A file held open for writing is named by both probes (lease, /proc); once closed, not."""
     with (tmp_path / "w.txt").open("w") as handle:
         handle.write("x")
         handle.flush()
         (tmp_path / "r.txt").write_text("done")
         assert open_writers(tmp_path) == {"w.txt"}
+        assert lease_says_written(tmp_path / "w.txt") is True
+        assert lease_says_written(tmp_path / "r.txt") is False
     assert open_writers(tmp_path) == set()
+    assert lease_says_written(tmp_path / "w.txt") is False
+    assert lease_says_written(tmp_path / "gone.txt") is None
 
 
 async def test_poison_entries_are_quarantined_and_good_files_still_processed(
