@@ -229,8 +229,14 @@ def browser_like(url: str, stop: threading.Event) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the console benchmark and print the table."""
     p = parser("web", __doc__.splitlines()[0])
+    p.add_argument(
+        "--draws",
+        type=int,
+        metavar="N",
+        help="draws in the seeded store (default 100,000; 5,000 quick)",
+    )
     args = p.parse_args(argv)
-    draws = 5_000 if args.quick else 100_000
+    draws = args.draws or (5_000 if args.quick else 100_000)
     samples = 10 if args.quick else 50
     per_mode = 10 if args.quick else 60
     figures: dict[str, Any] = {"draws_in_store": draws, "samples": samples}

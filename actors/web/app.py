@@ -169,7 +169,8 @@ def create_app(console: Console) -> Any:
         if lo is not None or hi is not None:
             low, high = lo if lo is not None else -1e18, hi if hi is not None else 1e18
             markers = [m for m in markers if low <= m["x"] <= high]
-        data["markers"] = sorted(markers, key=lambda m: (m["x"], m["at"]))
+        data["markers_total"] = len(markers)
+        data["markers"] = sorted(thin_markers(markers), key=lambda m: (m["x"], m["at"]))
         return data
 
     async def api_loop(request: Request) -> Response:
@@ -374,6 +375,32 @@ async def _next(stream: Any, shutdown: anyio.Event) -> dict[str, Any] | None:
         tg.start_soon(receive)
         tg.start_soon(stop)
     return result[0]
+
+
+# Markers sent per chart request: beyond this a zoomed-out chart is a wall of lines anyway.
+MAX_MARKERS = 400
+# Which markers survive thinning first: a person's items and the loop's turns, then routine.
+_MARKER_RANK = {
+    "escalation": 0,
+    "change_alarm": 0,
+    "no_signal": 0,
+    "halted": 0,
+    "promoted": 1,
+    "rolled_back": 1,
+    "retrain": 1,
+    "request_failed": 1,
+    "rejected": 2,
+    "refresh": 3,
+    "request_completed": 3,
+}
+
+
+def thin_markers(markers: list[dict[str, Any]], limit: int = MAX_MARKERS) -> list[dict[str, Any]]:
+    """At most `limit` markers, the most important kinds first (zooming in shows the rest)."""
+    if len(markers) <= limit:
+        return markers
+    ranked = sorted(markers, key=lambda m: _MARKER_RANK.get(str(m["kind"]), 2))
+    return ranked[:limit]
 
 
 def _refuse(code: int, why: str) -> Response:

@@ -109,6 +109,9 @@ async def open_console(services: Services, kernel: ActorSystem) -> AsyncIterator
         url = ""
         if settings.web.enabled:
             url = await _start_server(console, tg)
+            # Read the chart's history now, not when the first person opens the page (~3 s
+            # for 100,000 draws on 2 cores).
+            tg.start_soon(_warm, console)
             if notifier is not None and url and not settings.web.public_url:
                 notifier.base_url = url
         if notifier is not None:
@@ -130,6 +133,10 @@ async def open_console(services: Services, kernel: ActorSystem) -> AsyncIterator
                 with anyio.move_on_after(2.0, shield=True):
                     await console.stopped.wait()
             tg.cancel_scope.cancel()
+
+
+async def _warm(console: Console) -> None:
+    await console.read(console.series.refresh)
 
 
 async def _start_server(console: Console, tg: TaskGroup) -> str:

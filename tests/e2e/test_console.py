@@ -443,6 +443,7 @@ def test_escalation_appears_live_resume_needs_the_token_and_notifies_once(
     )
     page.wait_for_selector("li.item")
     assert page.evaluate("() => window.__loadedOnce") == "yes"  # the same page: no reload
+
     def escalated() -> list[str]:
         return [
             json.loads(line)["entity_id"]
