@@ -796,6 +796,11 @@ class GPUDispatchActor(Actor):
             exit_code=outcome.exit_code,
             duration_s=round(outcome.duration_s, 3),
         )
+        if outcome.status == "completed" and outcome.progress_events == 0:
+            # No live lines (a Ray task, a quiet job): a finished piece counts as done.
+            _, total = progress.restart(piece.index)
+            done, summed = progress.update(piece.index, total, total)
+            self._emit_progress(msg, done, summed, f"{label} done")
         return outcome
 
     async def _audit_job(self, msg: RunJob, status: str, **detail: Any) -> None:
