@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from actors.runtime import KernelSettings
 from messages.errors import ConfigError
@@ -213,6 +213,20 @@ class PoliciesConfig(Section):
     """Promote only when the candidate's shadow hit rate beats the active one's by this."""
 
 
+DEFAULT_STEP_JOBS: dict[str, str] = {
+    "1": "sieve",
+    "2": "scorer_meta",
+    "3": "full_scoring",
+    "4": "ml_meta",
+    "5": "train",
+    "6": "predict",
+    "selfplay": "selfplay",
+}
+"""The reference pipeline's job for each unit; `[watcher.step_jobs]` entries replace single ones."""
+_UNIT_KEYS = ("1", "2", "3", "4", "5", "6", "selfplay")
+ParamValue = int | float | bool | str
+
+
 class WatcherConfig(Section):
     """`[watcher]`: the spool, the decision thresholds and the kill switch."""
 
@@ -228,18 +242,35 @@ class WatcherConfig(Section):
     """Retries across all steps of one request before it escalates."""
     halt_file: str = "halt"
     """Path of the kill-switch file, relative to the state directory."""
-    step_jobs: dict[str, str] = Field(
-        default_factory=lambda: {
-            "1": "sieve",
-            "2": "scorer_meta",
-            "3": "full_scoring",
-            "4": "ml_meta",
-            "5": "train",
-            "6": "predict",
-            "selfplay": "selfplay",
-        }
-    )
-    """Which registry job runs each pipeline step ("1".."6") and selfplay."""
+    step_jobs: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STEP_JOBS))
+    """Which registry job runs each pipeline step ("1".."6") and selfplay; a table here
+    replaces only the units it names (the others keep their default). Checked at start-up:
+    every unit must name a registered job."""
+    params: dict[str, dict[str, ParamValue]] = Field(default_factory=dict)
+    """Per-unit job parameters, `[watcher.params.1] seed_end = 4294967296`; checked at start-up
+    against the unit's job; `submit --param UNIT.NAME=VALUE` overrides them per request."""
+
+    @field_validator("step_jobs")
+    @classmethod
+    def _merge_step_jobs(cls, value: dict[str, str]) -> dict[str, str]:
+        for unit, job in value.items():
+            if unit not in _UNIT_KEYS:
+                msg = f"unknown unit {unit!r}; units: {', '.join(_UNIT_KEYS)}"
+                raise ValueError(msg)
+            if not job.strip():
+                msg = f"unit {unit!r} has no job (an empty name); name a registered job"
+                raise ValueError(msg)
+        return {**DEFAULT_STEP_JOBS, **value}
+
+    @field_validator("params")
+    @classmethod
+    def _known_units(cls, value: dict[str, dict[str, ParamValue]]) -> dict[str, Any]:
+        for unit in value:
+            if unit not in _UNIT_KEYS:
+                msg = f"unknown unit {unit!r}; units: {', '.join(_UNIT_KEYS)}"
+                raise ValueError(msg)
+        return value
+
     notify_command: tuple[str, ...] = ()
     """Kept for existing configs: the same as `notify.command` (used when that one is empty)."""
 
@@ -282,17 +313,127 @@ class LLMConfig(Section):
     """How long a VRAM release may take before the job goes on without the answer."""
 
 
+class GpuRayConfig(Section):
+    """`[gpu.ray]`: the Ray cluster GPU work runs on with `gpu.backend = "ray"`."""
+
+    address: str = ""
+    """Address of a running cluster (`ray://head:10001` or `head:6379`); empty: start a
+    local Ray instance for this daemon."""
+    num_gpus: int = Field(0, ge=0)
+    """Local instance only: logical GPUs it offers (0: the GPUs Ray detects). Lets a machine
+    without a GPU run the whole sharded path (jobs fall back to the CPU)."""
+    num_cpus: int = Field(0, ge=0)
+    """Local instance only: CPUs it offers (0: Ray's own count)."""
+    llm_resource: str = Field("llm_gpu", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    """Custom resource marking the node whose GPU holds the LLM (start that node with
+    `--resources '{"llm_gpu": 1}'`); a task placed on it runs under the VRAM lease."""
+    connect_timeout_s: float = Field(60.0, gt=0)
+    """How long connecting to (or starting) Ray may take at start-up."""
+
+
 class GPUConfig(Section):
-    """`[gpu]`: job running limits."""
+    """`[gpu]`: where and how jobs run: limits, sharding, the backend."""
+
+    backend: Literal["local", "ray"] = "local"
+    """`local`: processes on this machine; `ray`: Ray tasks on a cluster (extra `cluster`)."""
+    cpu_slots: int = Field(1, ge=1, le=256)
+    """Without a GPU: logical slots for GPU jobs on the CPU fallback (shards run at once)."""
+    llm_gpu: int | None = Field(0, ge=0)
+    """Local backend: the GPU index the LLM runs on; only jobs placed there take the lease
+    (None: every GPU job takes it)."""
+    max_shards: int = Field(0, ge=0)
+    """Most shards a sharded job is split into (0: one per free GPU slot)."""
+    shard_retries: int = Field(2, ge=0, le=20)
+    """A failed or timed-out shard runs again (on another slot when there is one) this many
+    times before the step fails naming it."""
 
     max_cpu_jobs: int = Field(2, ge=1)
     """CPU-only jobs that may run at once."""
-    kill_grace_s: float = Field(5.0, ge=0)
-    """Seconds between SIGTERM and SIGKILL of a job's process group."""
+    kill_grace_s: float = Field(2.0, ge=0)
+    """Seconds between SIGTERM and SIGKILL of a job's process group (at shutdown at most
+    half of `kernel.phase_timeout_s`, so a job ignoring SIGTERM cannot stretch the stop)."""
     output_tail_kb: int = Field(64, ge=1)
     """How much of the end of a job's stdout and stderr is kept for the record."""
     vram_wait_s: float = Field(60.0, ge=0)
     """With NVML: how long to wait for the GPU memory a job needs after the release."""
+    ray: GpuRayConfig = GpuRayConfig()
+
+
+class JobParamConfig(Section):
+    """`[jobs.NAME.params.PARAM]`: one typed parameter of a configured job."""
+
+    type: Literal["int", "float", "bool", "str", "path"] = "str"
+    """Its type; `path` must resolve inside the state directory."""
+    default: ParamValue | None = None
+    """Its default; unset: the parameter is optional and omitted from the argv (or required)."""
+    required: bool = False
+    """A request or `[watcher.params]` must set it."""
+    ge: float | None = None
+    """Smallest value allowed (numbers)."""
+    le: float | None = None
+    """Largest value allowed (numbers)."""
+    choices: tuple[ParamValue, ...] = ()
+    """The only values allowed (empty: any of the type)."""
+    description: str = ""
+    """One line for the plan and `--help`."""
+
+
+class JobConfig(Section):
+    """`[jobs.NAME]`: a job of your own, registered beside the reference ones.
+
+    Give `module` (run as `python -m MODULE` with the reference argv contract, see
+    docs/pipeline.md) or `argv` (a template: `{python}`, `{state_dir}`, `{result_json}`,
+    `{history}`, `{workdir}` and `{PARAM}` placeholders, each one argv element, no shell).
+    """
+
+    module: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+    """Python module run as `python -m MODULE --state-dir ... --result-json ... [flags]`."""
+    argv: tuple[str, ...] = ()
+    """The command as a list of template elements (instead of `module`)."""
+    params: dict[str, JobParamConfig] = Field(default_factory=dict)
+    """Its parameters (`[jobs.NAME.params.PARAM]`), validated before anything runs."""
+    params_as_flags: bool | None = None
+    """Append parameters not in the template as `--kebab-name VALUE` (default: with `module`)."""
+    result_model: str = "generic"
+    """`package.module:Class` the result file must match, or `generic` (GenericResult)."""
+    history: bool = True
+    """Pass `--history PATH --history-fingerprint FP` (module jobs) / fill `{history}`."""
+    seed: bool = True
+    """Pass `--seed N` (module jobs)."""
+    needs_gpu: bool = False
+    """A GPU job: pinned to a GPU (one per job), under the VRAM lease on the LLM's GPU."""
+    gpus: int | None = Field(None, ge=0)
+    """GPUs per process (default: 1 for a GPU job, else 0)."""
+    vram_mb: int = Field(0, ge=0)
+    """Free memory the job needs on its GPU, in MiB."""
+    timeout_s: float = Field(3600.0, gt=0)
+    """The job (each shard) is stopped after this many seconds."""
+    shard_start: str | None = None
+    """Int parameter where the job's range starts: with `shard_end` and `shard_merge`, the
+    range is split over the free GPUs."""
+    shard_end: str | None = None
+    """Int parameter one past the range's end."""
+    shard_merge: str | None = None
+    """`package.module:function` merging the shards' results (see docs/pipeline.md)."""
+    shard_min_size: int = Field(1, ge=1)
+    """No shard smaller than this."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """Variables added to the job's environment."""
+    workdir: str = "."
+    """Working directory, relative to the state directory."""
+    description: str = ""
+    """One line for the plan."""
+
+    @model_validator(mode="after")
+    def _one_command(self) -> JobConfig:
+        if (self.module is None) == (not self.argv):
+            msg = "give exactly one of 'module' and 'argv'"
+            raise ValueError(msg)
+        shard = (self.shard_start, self.shard_end, self.shard_merge)
+        if any(shard) and not all(shard):
+            msg = "sharding needs all of shard_start, shard_end and shard_merge"
+            raise ValueError(msg)
+        return self
 
 
 class BundleConfig(Section):
@@ -380,6 +521,8 @@ class Settings(Section):
     logging: LoggingConfig = LoggingConfig()
     web: WebConfig = WebConfig()
     notify: NotifyConfig = NotifyConfig()
+    jobs: dict[str, JobConfig] = Field(default_factory=dict)
+    """Jobs of your own, `[jobs.NAME]`, registered beside the reference ones."""
 
 
 def _describe(error: ValidationError, source: str) -> str:

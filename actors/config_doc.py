@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from actors.config import Settings
+from actors.config import JobConfig, JobParamConfig, Settings
 
 if TYPE_CHECKING:
     from pydantic.fields import FieldInfo
@@ -55,12 +55,20 @@ def reference() -> str:
             nested.append((name, annotation))
             continue
         out.append(f"| `{name}` | {_default(field)} | {_rules(field)} | {_doc(Settings, name)} |")
-    for section, model in nested:
+    # Tables of tables: `[jobs.NAME]` and its `[jobs.NAME.params.PARAM]`.
+    nested += [("jobs.NAME", JobConfig), ("jobs.NAME.params.PARAM", JobParamConfig)]
+    while nested:
+        section, model = nested.pop(0)
         out += ["", f"### `[{section}]`", "", (model.__doc__ or "").strip().splitlines()[0], ""]
         out += ["| key | default | rule | meaning |", "|---|---|---|---|"]
+        inner: list[tuple[str, type[BaseModel]]] = []
         for name, field in model.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                inner.append((f"{section}.{name}", annotation))
             row = f"| `{name}` | {_default(field)} | {_rules(field)} | {_doc(model, name)} |"
             out.append(row)
+        nested[:0] = inner
     out += ["", END]
     return "\n".join(out)
 

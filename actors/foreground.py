@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from typing import TYPE_CHECKING, TextIO
 
@@ -12,7 +13,8 @@ from actors.assembly import open_system
 from actors.cliutil import EXIT_ATTENTION, EXIT_OK, EXIT_USAGE
 from actors.console import ProgressBar
 from actors.gpu.inventory import detect_inventory
-from actors.gpu.registry import default_registry
+from actors.gpu.plugins import build_registry
+from actors.ingestion.history import latest_fingerprint
 from actors.paths import StatePaths
 from actors.watcher import spool
 from actors.watcher.plan import plan_request, render_plan
@@ -21,7 +23,7 @@ from messages.requests import LearningLoop, SelfplayRetrain
 
 if TYPE_CHECKING:
     import argparse
-    import sqlite3
+    from pathlib import Path
 
     from actors.config import Settings
     from actors.statelock import StateDirLockedError
@@ -72,15 +74,18 @@ def dry_run(settings: Settings, request: Request | None, out: TextIO | None = No
             return EXIT_ATTENTION
         out.write("nothing to do: no request given and none waiting in the spool\n")
         return EXIT_OK
-    registry = default_registry()
+    registry = build_registry(settings)
     gpus = detect_inventory().gpus()
+    fingerprint = read_fingerprint(paths.db)
     for item in requests:
         plans = plan_request(
             item,
-            step_jobs=settings.watcher.step_jobs,
+            watcher=settings.watcher,
+            gpu=settings.gpu,
             registry=registry,
             gpus=gpus,
             state_dir=paths.root.resolve(),
+            fingerprint=fingerprint,
         )
         text = render_plan(item, plans)
         attention = attention or "PROBLEM:" in text
@@ -89,6 +94,25 @@ def dry_run(settings: Settings, request: Request | None, out: TextIO | None = No
         out.write(_NEEDS_A_PERSON)
         return EXIT_ATTENTION
     return EXIT_OK
+
+
+def read_fingerprint(db: Path) -> str | None:
+    """The real history's fingerprint, read-only (None: no store or no draw yet).
+
+    The argv the dry run prints carries it (`--history-fingerprint`), as the run would.
+    """
+    if not db.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        return latest_fingerprint(conn, "real")  # the draws table's owner
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
 
 
 def hand_over(paths: StatePaths, request: Request, locked: StateDirLockedError) -> int:

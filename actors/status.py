@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from actors.gpu import lease as lease_store
 from actors.ingestion.history import recent_draws, stream_counts
 from actors.paths import SPOOL_STATES, StatePaths
 from actors.watcher.halt import read_halt, resume_command
@@ -65,10 +66,8 @@ def _store(paths: StatePaths) -> dict[str, Any]:
             "SELECT value, recorded_at FROM diagnostics WHERE metric = 'hit_rate'"
             " AND stream = 'real' ORDER BY id DESC LIMIT 1"
         ).fetchone()
-        leases_out = conn.execute(
-            "SELECT lease_id, job, taken_at FROM leases WHERE returned_at IS NULL"
-        ).fetchall()
-        leases_total = conn.execute("SELECT COUNT(*) FROM leases").fetchone()[0]
+        leases_out = lease_store.leases_out(conn)
+        leases_total = lease_store.lease_count(conn)
         outcomes = [
             {"request_id": r[0], "type": r[1], "status": r[2], "reason": r[3], "at": r[4]}
             for r in conn.execute(
@@ -84,7 +83,7 @@ def _store(paths: StatePaths) -> dict[str, Any]:
         "draws": per_stream,
         "last_draws": last,
         "hit_rate": None if hit is None else {"value": hit[0], "at": hit[1]},
-        "leases_out": [{"lease_id": r[0], "job": r[1], "taken_at": r[2]} for r in leases_out],
+        "leases_out": leases_out,
         "leases_total": leases_total,
         "last_requests": outcomes,
     }

@@ -39,12 +39,13 @@ from actors.cliutil import EXIT_ATTENTION, EXIT_USAGE, settings_or_exit
 from actors.config import STATE_DIR_ENV, Settings
 from actors.console import write_line
 from actors.foreground import dry_run, hand_over, requested, run_foreground
+from actors.gpu.plugins import build_registry
 from actors.logconfig import close_logging, configure_logging
 from actors.logs.cli import main as logs_main
 from actors.paths import StatePaths
 from actors.services import SPAWN_ORDER
 from messages.enums import LearningLoopScope
-from messages.errors import WatcherError
+from messages.errors import ConfigError, WatcherError
 from messages.lifecycle import Shutdown
 
 if TYPE_CHECKING:
@@ -261,6 +262,12 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(args, "handler"):
         return int(args.handler(args, settings))
     request = requested(args)
+    try:
+        # Start-up check: [jobs.*], entry points, [watcher.step_jobs], [watcher.params].
+        build_registry(settings)
+    except ConfigError as exc:
+        sys.stderr.write(f"watcher: configuration error:\n{exc}\n")
+        return EXIT_USAGE
     if args.dry_run:
         configure_logging(None, settings.logging.level, console=False)
         return dry_run(settings, request)

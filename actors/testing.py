@@ -26,7 +26,7 @@ from actors.runtime import Actor, handles
 from actors.services import LLM, Services
 from messages.base import Message, new_id
 from messages.decisions import DecisionModel, StepAction, StepDecision
-from messages.dispatch import JobFinished, JobStatus, RunJob
+from messages.dispatch import JobFinished, JobProgress, JobStatus, RunJob
 from messages.llm import Decide, Decision, ReleaseVRAM, VRAMReleased, VRAMReturned
 
 if TYPE_CHECKING:
@@ -275,15 +275,18 @@ async def open_test_system(
     fakes: Mapping[str, tuple[ProbeRecord, ActorFactory]] | None = None,
     settings: Settings | None = None,
     once: bool = True,
+    progress: Callable[[JobProgress], None] | None = None,
 ) -> AsyncIterator[Harness]:
     """Start the real system in `state_dir` with the given actors replaced by fakes.
 
-    `once=True` (the default) turns off folder watching, so tests drive the actors by message.
+    `once=True` (the default) turns off folder watching, so tests drive the actors by message;
+    `progress` receives every job progress event (as the foreground progress bar does).
     """
     fakes = dict(fakes or {})
     async with open_system(
         settings or harness_settings(state_dir),
         once=once,
+        progress=progress,
         replace={name: factory for name, (_record, factory) in fakes.items()},
     ) as system:
         yield Harness(system, {name: record for name, (record, _f) in fakes.items()})

@@ -25,6 +25,8 @@ class RunJob(Message):
     """The unit of work this job is for (`"3"`, `"selfplay"`), for logs and audit."""
     history_from: str | None = None
     """The draw id the job's history file starts at (None: the whole real history)."""
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    """Passed as `--seed N` to jobs that take one (every reference job): same seed, same run."""
     dry_run: bool = False
     """Resolve argv, lease plan and GPU assignment; start nothing."""
 
@@ -54,6 +56,8 @@ class JobFinished(Message):
     error: str | None = None
     lease_id: str | None = None
     argv: tuple[str, ...] = ()
+    placements: tuple[dict[str, Any], ...] = ()
+    """Where each process ran: shard, node, gpu, attempt, status (one entry per attempt)."""
 
 
 class CancelJobs(Message):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field, TypeAdapter, field_validator
+from pydantic import AwareDatetime, Field, TypeAdapter, field_validator, model_validator
 
 from messages.base import Message, Model, new_id, utcnow
 from messages.enums import LearningLoopScope
@@ -41,6 +41,37 @@ class RequestBase(Model):
     history_from: str | None = Field(default=None, max_length=128)
     """The draw id the jobs' history starts at (the regime Chapter 13 trains on); None: the
     regime of the model in force (the whole history until a change was detected)."""
+    params: dict[Unit, dict[str, str | int | float | bool]] = Field(default_factory=dict)
+    """Job parameters per unit (`{"1": {"seed_end": 4294967296}}`), over `[watcher.params]`;
+    checked against the unit's job before anything runs (`submit --param 1.seed_end=...`)."""
+
+    @field_validator("params")
+    @classmethod
+    def _params_shape(
+        cls, value: dict[str, dict[str, str | int | float | bool]]
+    ) -> dict[str, dict[str, str | int | float | bool]]:
+        for unit, params in value.items():
+            if unit not in UNITS:
+                msg = f"params: unknown unit {unit!r}; units: {', '.join(UNITS)}"
+                raise ValueError(msg)
+            for name in params:
+                if not name.isidentifier() or len(name) > 64:
+                    msg = f"params.{unit}: {name!r} is not a parameter name (an identifier)"
+                    raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _params_for_own_units(self) -> RequestBase:
+        if self.params and isinstance(self, SelfplayRetrain | LearningLoop | PipelineRerun):
+            units = request_steps(self)
+            extra = sorted(set(self.params) - set(units))
+            if extra:
+                msg = (
+                    f"params for unit(s) {', '.join(extra)}, which this request does not run "
+                    f"(it runs {', '.join(units)})"
+                )
+                raise ValueError(msg)
+        return self
 
 
 class SelfplayRetrain(RequestBase):

@@ -1,8 +1,9 @@
 """The job table: every reference job's module, step, parameter model and result model.
 
 The GPU dispatcher builds its registry from `JOBS`: the argv is
-`python -m <module> --state-dir DIR --result-json PATH [--history PATH] [--seed N]` followed by one
-`--foo-bar VALUE` per parameter field `foo_bar` (booleans as `--foo-bar` / `--no-foo-bar`).
+`python -m <module> --state-dir DIR --result-json PATH`, one `--foo-bar VALUE` per parameter
+field `foo_bar` (booleans as `--foo-bar` / `--no-foo-bar`), then `--history PATH --seed N
+--history-fingerprint FP` (docs/pipeline.md, "The argv contract").
 """
 
 from __future__ import annotations
@@ -52,17 +53,12 @@ class JobInfo:
 
     The reference GPU jobs use cupy when it works and fall back to numpy, so on a machine
     without a GPU they still run — one at a time, under the lease."""
-
-    def argv(self, params: BaseModel) -> list[str]:
-        """The parameter flags for a validated parameter model (non-default values only)."""
-        out: list[str] = []
-        for name, value in params.model_dump(exclude_defaults=True).items():
-            flag = "--" + name.replace("_", "-")
-            if isinstance(value, bool):
-                out.append(flag if value else "--no-" + flag[2:])
-            elif value is not None:
-                out += [flag, str(value)]
-        return out
+    shard_range: tuple[str, str] | None = None
+    """Two int parameters `(start, end)` the dispatcher may split over GPUs, if any."""
+    shard_merge: str | None = None
+    """`module:function` merging the shards' results (required with `shard_range`)."""
+    shard_min_size: int = 1
+    """Smallest range worth a shard of its own."""
 
 
 JOBS: dict[str, JobInfo] = {
@@ -76,6 +72,10 @@ JOBS: dict[str, JobInfo] = {
             SieveResult,
             "Step 1: search a seed range, in chunks, for seeds that reproduce recent draws.",
             needs_gpu=True,
+            shard_range=("seed_start", "seed_end"),
+            shard_merge="pipeline.sieve:merge_shards",
+            # 2^16 seeds take ~1 ms with numpy: below that a shard's process start dominates.
+            shard_min_size=1 << 16,
         ),
         JobInfo(
             "scorer_meta",

@@ -14,13 +14,14 @@ import numpy as np
 
 from messages.artifacts import FamilyStats, SieveResult, Survivor, SurvivorSet
 from pipeline.cli import JobContext, run_job
-from pipeline.files import write_model
+from pipeline.files import read_model, write_model
 from pipeline.jobs import JOBS
 from pipeline.prng import FAMILIES
 from pipeline.seed_search import ChunkSieve, choose_anchors, expected_false_positives, make_window
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from pipeline.params import SieveParams
 
@@ -130,6 +131,107 @@ def run(ctx: JobContext, params: SieveParams) -> SieveResult:
         truncated=truncated,
         per_family=per_family,
         top=survivors[:10],
+    )
+
+
+def _sort_key(survivor: Survivor) -> tuple[int, int, int, int, int]:
+    """The order `_trim` keeps: most matches, then family, skip, seed, anchor."""
+    family = _FAMILY_ORDER.get(survivor.family, len(_FAMILY_ORDER))
+    return (-survivor.matches, family, survivor.skip, survivor.seed, survivor.anchor)
+
+
+_SAME = ("mod", "window", "threshold", "families", "skip_min", "skip_max", "anchors", "n_draws")
+_SAME_HISTORY = ("last_draw_id", "history_fingerprint")
+
+
+def merge_survivor_sets(sets: Sequence[SurvivorSet], params: SieveParams) -> SurvivorSet:
+    """One SurvivorSet from the shards of one search: union, best `max_survivors` kept.
+
+    Gives exactly what the unsharded search over `[params.seed_start, params.seed_end)`
+    gives: each shard kept its own best `max_survivors`, which hold every member of the
+    union's best `max_survivors` that lies in that shard.
+
+    Raises:
+        ValueError: the sets are not shards of one search (another family, window, history
+            or mod), or their seed ranges do not tile the parameters' range exactly.
+    """
+    if not sets:
+        msg = "no shard to merge"
+        raise ValueError(msg)
+    first = sets[0]
+    for index, item in enumerate(sets[1:], start=2):
+        for name in (*_SAME, *_SAME_HISTORY):
+            if getattr(item, name) != getattr(first, name):
+                msg = (
+                    f"shard {index} does not merge with shard 1: {name} "
+                    f"{getattr(item, name)!r} != {getattr(first, name)!r}"
+                )
+                raise ValueError(msg)
+    ranges = sorted((item.seed_start, item.seed_end) for item in sets)
+    expected = params.seed_start
+    for lo, hi in ranges:
+        if lo != expected:
+            msg = f"shard seed ranges do not tile [{params.seed_start}, {params.seed_end}): "
+            msg += f"a shard starts at {lo}, expected {expected}"
+            raise ValueError(msg)
+        expected = hi
+    if expected != params.seed_end:
+        msg = f"shard seed ranges end at {expected}, not at seed_end {params.seed_end}"
+        raise ValueError(msg)
+    union = sorted({s for item in sets for s in item.survivors}, key=_sort_key)
+    kept = tuple(union[: params.max_survivors])
+    truncated = any(item.truncated for item in sets) or len(union) > params.max_survivors
+    return first.model_copy(
+        update={
+            "seed_start": params.seed_start,
+            "seed_end": params.seed_end,
+            "truncated": truncated,
+            "survivors": kept,
+        }
+    )
+
+
+def merge_shards(
+    results: Sequence[SieveResult], shard_dirs: Sequence[Path], state_dir: Path, params: SieveParams
+) -> SieveResult:
+    """The dispatcher's merge of a sharded sieve: writes `survivors.json`, returns the result.
+
+    Each shard ran with its own state directory (`shard_dirs[i]`); their survivor sets are
+    merged (`merge_survivor_sets`) into `state_dir/artifacts/survivors.json`, and the
+    figures of their results are added up (seeds/s: the shards ran at once, so their rates add).
+
+    Raises:
+        ValueError: the shards do not merge (see `merge_survivor_sets`).
+        PipelineInputError: a shard's survivors file is missing or off its schema.
+    """
+    if len(results) != len(shard_dirs) or not results:
+        msg = f"{len(results)} shard results for {len(shard_dirs)} shard folders"
+        raise ValueError(msg)
+    sets = [read_model(d / "artifacts" / ARTIFACT, SurvivorSet) for d in shard_dirs]
+    merged = merge_survivor_sets(sets, params)
+    write_model(state_dir / "artifacts" / ARTIFACT, merged)
+    first = results[0]
+    per_family = {
+        name: FamilyStats(
+            seeds_tested=sum(
+                r.per_family[name].seeds_tested for r in results if name in r.per_family
+            ),
+            survivors=sum(1 for s in merged.survivors if s.family == name),
+        )
+        for name in first.per_family
+    }
+    return first.model_copy(
+        update={
+            "artifacts": (f"artifacts/{ARTIFACT}",),
+            "elapsed_s": max(r.elapsed_s for r in results),
+            "seeds_tested": sum(r.seeds_tested for r in results),
+            "seeds_per_second": round(sum(r.seeds_per_second for r in results), 1),
+            "survivors": len(merged.survivors),
+            "expected_false_positives": sum(r.expected_false_positives for r in results),
+            "truncated": merged.truncated,
+            "per_family": per_family,
+            "top": merged.survivors[:10],
+        }
     )
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from actors.gpu.inventory import GpuInfo
-    from actors.gpu.registry import JobSpec
+    from actors.gpu.spec import JobSpec
 
 __all__ = ["GpuAssignment", "GpuRequestError", "GpuSlots", "check_fits"]
 

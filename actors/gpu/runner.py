@@ -13,10 +13,13 @@ zombies; elsewhere `killpg(pgid, 0)` is used, which also counts zombies.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -32,7 +35,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import ByteReceiveStream, Process
 
-__all__ = ["ProcessOutcome", "ProcessStatus", "ProgressEvent", "run_process"]
+__all__ = ["ProcessOutcome", "ProcessStatus", "ProgressEvent", "die_with_parent", "run_process"]
 
 _log = structlog.get_logger("actors.gpu.runner")
 
@@ -50,6 +53,39 @@ _KILL_WAIT_S = 5.0
 # Once the group is gone the pipes hit EOF at once; 5 s means a process escaped the group
 # (setsid) and still holds them, so the readers are abandoned rather than waited on forever.
 _DRAIN_S = 5.0
+
+
+# PR_SET_PDEATHSIG (prctl option 1) = SIGKILL: the kernel kills the job when the daemon dies,
+# even by `kill -9`. setpriv (util-linux) sets it and execs the job (~1 ms); elsewhere a
+# minimal Python trampoline does the same (~15 ms), and exits at once if the daemon is
+# already gone by the time the flag is set.
+_SETPRIV = shutil.which("setpriv") if sys.platform == "linux" else None
+_TRAMPOLINE = (
+    "import ctypes,os,sys;ctypes.CDLL(None,use_errno=True).prctl(1,9,0,0,0);"
+    "os.getppid()==int(sys.argv[1]) or os._exit(137);os.execvp(sys.argv[2],sys.argv[2:])"
+)
+
+
+def _check_program(program: str, cwd: Path, env: Mapping[str, str]) -> None:
+    """Raise the OSError exec would raise, before the wrapper hides it in an exit code."""
+    if os.sep in program:
+        path = Path(program) if os.path.isabs(program) else cwd / program
+        if not path.exists():
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+        if path.is_dir() or not os.access(path, os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
+        return
+    if shutil.which(program, path=env.get("PATH", os.defpath)) is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+
+
+def die_with_parent(args: list[str]) -> list[str]:
+    """`args` wrapped so that the process gets SIGKILL when this process dies (Linux)."""
+    if sys.platform != "linux":
+        return args
+    if _SETPRIV is not None:
+        return [_SETPRIV, "--pdeathsig", "KILL", "--", *args]
+    return [sys.executable, "-S", "-E", "-c", _TRAMPOLINE, str(os.getpid()), *args]
 
 
 class ProgressEvent(Model):
@@ -330,6 +366,7 @@ async def run_process(
     on_progress: Callable[[ProgressEvent], Awaitable[None]] | None = None,
     on_started: Callable[[int], Awaitable[None]] | None = None,
     stop: anyio.Event | None = None,
+    tie_to_parent: bool = True,
 ) -> ProcessOutcome:
     """Run `argv` in its own session until it exits, times out or is stopped.
 
@@ -345,6 +382,8 @@ async def run_process(
         on_started: awaited once with the child's PID right after it started.
         stop: when set, the group is stopped and the status is `cancelled` (halt without
             cancelling the caller).
+        tie_to_parent: start the child with PR_SET_PDEATHSIG=SIGKILL (Linux), so it dies
+            with this process whatever kills it.
 
     Raises:
         ValueError: an empty argv or a non-positive timeout / tail size.
@@ -363,13 +402,15 @@ async def run_process(
         msg = f"tail_bytes={tail_bytes!r} must be > 0 and grace_s={grace_s!r} must be >= 0"
         raise ValueError(msg)
 
+    if tie_to_parent:
+        _check_program(args[0], Path(cwd), env)
     out = _Stream(tail_bytes, on_progress, parse_progress=True)
     err = _Stream(tail_bytes, None, parse_progress=False)
     started_at = anyio.current_time()
     # Shielded: a cancellation landing between fork and the `try` below would leak the child.
     with anyio.CancelScope(shield=True):
         process = await anyio.open_process(
-            args,
+            die_with_parent(args) if tie_to_parent else args,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -3,6 +3,7 @@ act on a running daemon (which sees the spool and the halt file) or on a stopped
 
 from __future__ import annotations
 
+import enum
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -14,12 +15,15 @@ from actors.paths import StatePaths
 from actors.watcher import spool
 from actors.watcher.halt import HaltState, clear_halt, read_halt, resume_command, write_halt
 from messages.enums import LearningLoopScope
-from messages.requests import REQUEST_ADAPTER
+from messages.errors import ConfigError
+from messages.requests import REQUEST_ADAPTER, request_steps
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Sequence
 
     from actors.config import Settings
+    from actors.watcher.spool import Request
 
 
 def register(sub: Any) -> None:
@@ -37,6 +41,14 @@ def register(sub: Any) -> None:
         help="learning_loop: which steps (default steps_3_5_6)",
     )
     submit.add_argument("--steps", help="pipeline_rerun: comma-separated steps (default 1-6)")
+    submit.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="UNIT.NAME=VALUE",
+        help="a job parameter for one unit, e.g. 1.seed_end=4294967296 (repeatable); checked "
+        "against the unit's job before the request is filed",
+    )
     submit.add_argument("--reason", default="", help="why (kept in the audit trail)")
     submit.add_argument("--id", dest="request_id", help="request id (default: a fresh one)")
     submit.set_defaults(handler=run_submit)
@@ -110,6 +122,8 @@ def run_submit(args: argparse.Namespace, settings: Settings) -> int:
     paths = StatePaths(settings.state_dir).ensure()
     try:
         request = REQUEST_ADAPTER.validate_python(build_request(args))
+        if args.param:
+            request = with_params(request, args.param, settings)
         if request.survivors_artifact if hasattr(request, "survivors_artifact") else None:
             artifact = paths.root / str(getattr(request, "survivors_artifact", ""))
             if not artifact.resolve().is_relative_to(paths.root.resolve()) or not artifact.exists():
@@ -118,6 +132,9 @@ def run_submit(args: argparse.Namespace, settings: Settings) -> int:
                 )
                 return EXIT_USAGE
         spool.submit(paths, request)
+    except ParamError as exc:
+        sys.stderr.write(f"submit: {exc}\n")
+        return EXIT_USAGE
     except ValidationError as exc:
         lines = validation_lines(exc, tags=APPLIES_TO.values())
         sys.stderr.write("".join(f"submit: not a valid request: {line}\n" for line in lines))
@@ -130,6 +147,63 @@ def run_submit(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_USAGE
     sys.stdout.write(request.request_id + "\n")
     return EXIT_OK
+
+
+class ParamError(ValueError):
+    """A `--param` that breaks a rule; the message names the flag, the value and the rule."""
+
+
+def with_params(request: Request, given: Sequence[str], settings: Settings) -> Request:
+    """`request` with `--param UNIT.NAME=VALUE` values, each checked against its unit's job.
+
+    The values are checked together with `[watcher.params.UNIT]` and the request's own
+    fields, as the run will see them, and stored with the type the job's model gives them.
+
+    Raises:
+        ParamError: a malformed flag, a unit the request does not run, an unknown parameter
+            or a value out of its rule (exit 2: nothing is filed).
+    """
+    from actors.gpu.plugins import build_registry, param_error_text
+    from actors.gpu.spec import JobParamsError
+    from actors.watcher.execution import unit_params
+
+    units = request_steps(request)
+    wanted: dict[str, dict[str, str]] = {}
+    for item in given:
+        key, sep, value = item.partition("=")
+        unit, dot, name = key.partition(".")
+        if not sep or not dot or not unit or not name:
+            msg = f"--param {item!r}: expected UNIT.NAME=VALUE (e.g. 1.seed_end=4294967296)"
+            raise ParamError(msg)
+        if unit not in units:
+            msg = f"--param {item!r}: unit {unit!r} is not run by this request (units: "
+            raise ParamError(msg + ", ".join(units) + ")")
+        wanted.setdefault(unit, {})[name] = value
+    try:
+        registry = build_registry(settings, entry_points=True)
+    except ConfigError as exc:
+        raise ParamError(f"configuration error: {exc}") from exc
+    typed: dict[str, dict[str, str | int | float | bool]] = {}
+    for unit, values in wanted.items():
+        job = settings.watcher.step_jobs[unit]
+        merged: dict[str, object] = {
+            **unit_params(request, unit, settings.watcher.params.get(unit)),
+            **values,
+        }
+        try:
+            validated = registry.validate_params(job, merged)
+        except JobParamsError as exc:
+            raise ParamError(param_error_text(f"--param {unit}", values, exc)) from exc
+        typed[unit] = {name: _scalar(getattr(validated, name)) for name in values}
+    return request.model_copy(update={"params": {**request.params, **typed}})
+
+
+def _scalar(value: object) -> str | int | float | bool:
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
 
 
 def run_halt(args: argparse.Namespace, settings: Settings) -> int:

@@ -31,6 +31,7 @@ from messages.requests import SelfplayRetrain, request_steps
 
 if TYPE_CHECKING:
     import sqlite3
+    from collections.abc import Mapping
 
     from actors.runtime import ActorSystem
     from actors.services import Services
@@ -47,11 +48,25 @@ def unit_bundle_id(unit: str) -> int:
     return SELFPLAY_ID if unit == "selfplay" else int(unit)
 
 
-def unit_params(request: Request, unit: str) -> dict[str, str | int | float | bool]:
-    """What the request itself sets for a unit's job (selfplay's episode count)."""
+def unit_params(
+    request: Request,
+    unit: str,
+    configured: Mapping[str, str | int | float | bool] | None = None,
+) -> dict[str, str | int | float | bool]:
+    """The parameters of a unit's job, lowest precedence first.
+
+    The request type's defaults (selfplay's episode count), then `[watcher.params.UNIT]`
+    (`configured`), then what the request sets explicitly (its `episodes`, its `params`).
+    """
+    params: dict[str, str | int | float | bool] = {}
+    explicit: dict[str, str | int | float | bool] = {}
     if unit == "selfplay" and isinstance(request, SelfplayRetrain):
-        return {"episodes": request.episodes}
-    return {}
+        into = explicit if "episodes" in request.model_fields_set else params
+        into["episodes"] = request.episodes
+    params.update(configured or {})
+    params.update(explicit)
+    params.update(request.params.get(unit, {}))
+    return params
 
 
 @dataclass(frozen=True)
@@ -163,7 +178,7 @@ class Execution:
         return Outcome("completed", "all steps passed")
 
     async def _run_unit(self, unit: str, run_retries: int) -> tuple[Outcome | None, int]:
-        params = unit_params(self.request, unit)
+        params = unit_params(self.request, unit, self.config.params.get(unit))
         step_retries = 0
         while True:
             finished = await self._dispatch(unit, params)

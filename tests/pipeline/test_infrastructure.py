@@ -48,19 +48,10 @@ def test_jobs_table_covers_every_job() -> None:
         assert info.result.model_fields["job"].default == name
 
 
-def test_params_refuse_unknown_keys_and_render_flags() -> None:
-    """Parameter models forbid extras; argv() renders non-default fields as flags."""
+def test_params_refuse_unknown_keys() -> None:
+    """Parameter models forbid extras (the registry renders them: tests/actors/gpu)."""
     with pytest.raises(ValueError, match="Extra inputs"):
         SieveParams.model_validate({"windw": 3})
-    params = SieveParams(window=4, families="lcg32", threshold=3)
-    assert JOBS["sieve"].argv(params) == [
-        "--families",
-        "lcg32",
-        "--window",
-        "4",
-        "--threshold",
-        "3",
-    ]
 
 
 def test_numpy_when_gpu_not_wanted() -> None:

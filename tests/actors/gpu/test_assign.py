@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from actors.gpu.assign import GpuAssignment, GpuRequestError, GpuSlots, check_fits
 from actors.gpu.inventory import MIB, FakeInventory, GpuInfo
-from actors.gpu.registry import JobSpec
+from actors.gpu.spec import JobSpec
 
 
 def _job(name: str, *, gpus: int = 0, vram_mb: int = 0) -> JobSpec:

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from actors.gpu.actor import GPUDispatchActor
 from actors.gpu.inventory import MIB, FakeInventory
-from actors.gpu.registry import NOOP_JOB, JobRegistry, JobSpec
+from actors.gpu.registry import NOOP_JOB, JobRegistry
+from actors.gpu.spec import JobSpec
 from actors.runtime import Actor, handles
 from actors.services import GPU, LLM, TRIGGER
 from actors.testing import ProbeRecord, harness_settings, open_test_system, probe

@@ -16,19 +16,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from actors.gpu.registry import (
-    NOOP_JOB,
+from actors.gpu.registry import NOOP_JOB, JobRegistry, default_registry, pipeline_job_specs
+from actors.gpu.runner import run_process
+from actors.gpu.spec import (
     JobParamsError,
-    JobRegistry,
     JobSpec,
     JobSpecError,
     NoopResult,
     ResultFileError,
     UnknownJobError,
-    default_registry,
-    pipeline_job_specs,
 )
-from actors.gpu.runner import run_process
 from messages.errors import InputError
 
 JOB = Path(__file__).parent / "jobs" / "testjob.py"
@@ -359,7 +356,7 @@ def test_params_model_must_forbid_extra(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("ref", "match"),
     [
-        ("no_colon", "must look like 'package.module:Class'"),
+        ("no_colon", "must look like 'package.module:Name'"),
         ("no_such_module_xyz:Model", "cannot be imported"),
         ("tests.actors.gpu.test_registry:Missing", "has no attribute 'Missing'"),
         ("tests.actors.gpu.test_registry:NOT_A_MODEL", "not a pydantic model class"),

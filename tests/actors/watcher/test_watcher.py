@@ -10,7 +10,8 @@ import anyio
 import pytest
 
 from actors.gpu.actor import GPUDispatchActor
-from actors.gpu.registry import NOOP_JOB, JobRegistry, JobSpec
+from actors.gpu.registry import NOOP_JOB, JobRegistry
+from actors.gpu.spec import JobSpec
 from actors.services import GPU, LLM, TRIGGER, WATCHER
 from actors.testing import (
     PROCEED,
