@@ -33,10 +33,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from actors.ingestion.history import verify_chain
+from actors.ingestion.ingest import ingest_bytes
 from actors.paths import StatePaths
+from actors.store import connect
 from actors.watcher import spool
 from bench.common import parser, print_table, write_results
+from messages.base import new_id
 from messages.requests import PipelineRerun, SelfplayRetrain
+from pipeline.synthetic import synthetic_records
 
 if TYPE_CHECKING:
     from actors.watcher.spool import Request
@@ -86,29 +90,24 @@ def prepare(root: Path, requests: int) -> list[str]:
     root.mkdir(parents=True, exist_ok=True)
     # Chapter 13 never files on its own: only the harness's requests run.
     (root / "watcher.toml").write_text("[trigger]\nrequest_every_n_draws = 1000000\n")
-    history = root / "history.json"
-    made = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.synthetic",
-            "--seed",
-            "4242",
-            "--count",
-            "40",
-            "--out",
-            str(history),
-        ],
-        cwd=ROOT,
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if made.returncode != 0:
-        raise RuntimeError(made.stderr)
-    ingested = _cli(root, "ingest", str(history))
-    if ingested.returncode != 0:
-        raise RuntimeError(ingested.stderr)
+    records = synthetic_records("lcg32", 4242, HISTORY)
+    body = {"draws": [json.loads(r.model_dump_json(exclude={"schema_version"})) for r in records]}
+    data = json.dumps(body).encode()
+    conn = connect(StatePaths(root).ensure().db)
+    try:
+        outcome = ingest_bytes(
+            conn,
+            "history.json",
+            data,
+            mod=1000,
+            max_bytes=len(data),
+            origin="cli",
+            correlation_id=new_id(),
+        )
+    finally:
+        conn.close()
+    if outcome.error is not None:
+        raise RuntimeError(str(outcome.error))
     ids = []
     paths = StatePaths(root).ensure()
     new = paths.spool_dir("new")
@@ -287,8 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=0, help="default: kills / 4, at least 10")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
-    kills = 2 if args.quick else args.kills
-    requests = args.requests or max(10, kills // 4)
+    kills = 1 if args.quick else args.kills
+    requests = args.requests or (5 if args.quick else max(10, kills // 4))
     with tempfile.TemporaryDirectory(prefix="watcher-crash-") as folder:
         result = campaign(Path(folder) / "state", kills=kills, requests=requests, seed=args.seed)
     figures = {
