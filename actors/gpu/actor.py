@@ -798,9 +798,7 @@ class GPUDispatchActor(Actor):
         )
         if outcome.status == "completed" and outcome.progress_events == 0:
             # No live lines (a Ray task, a quiet job): a finished piece counts as done.
-            _, total = progress.restart(piece.index)
-            done, summed = progress.update(piece.index, total, total)
-            self._emit_progress(msg, done, summed, f"{label} done")
+            self._emit_progress(msg, *progress.finish(piece.index), f"{label} done")
         return outcome
 
     async def _audit_job(self, msg: RunJob, status: str, **detail: Any) -> None:
