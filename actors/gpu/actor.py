@@ -101,6 +101,8 @@ class GPUDispatchActor(Actor):
         self.registry = registry
         self.inventory = inventory
         self.runner = runner
+        self.cpu_runner = LocalRunner([])
+        """CPU jobs run on this machine whatever the backend (they are cheap and local)."""
         self.pool = SlotPool(())
         self._cpu_slots = anyio.CapacityLimiter(self.config.max_cpu_jobs)
         self.leases_taken = 0
@@ -153,7 +155,7 @@ class GPUDispatchActor(Actor):
         if self.config.backend == "ray":
             from actors.gpu.ray_runner import RayRunner  # ray is the optional `cluster` extra
 
-            return await RayRunner.connect(self.config.ray)
+            return await RayRunner.connect(self.config.ray, llm_gpu=self.config.llm_gpu)
         slots = local_slots(
             self.inventory.gpus(), cpu_slots=self.config.cpu_slots, llm_gpu=self.config.llm_gpu
         )
@@ -453,7 +455,7 @@ class GPUDispatchActor(Actor):
             outcome, slot, lease_error = await self._attempt(
                 msg, plan, piece, stop, halt_others, progress
             )
-            placement = {
+            placement: dict[str, Any] = {
                 "shard": piece.index,
                 "shards": len(plan.pieces),
                 "range": list(piece.bounds) if piece.bounds else None,
@@ -469,6 +471,9 @@ class GPUDispatchActor(Actor):
                 return _empty_outcome()
             status, error = await self._judge(spec, piece, outcome)
             placement["status"] = status
+            placement["duration_s"] = round(outcome.duration_s, 4)
+            if outcome.where:
+                placement["ran"] = outcome.where
             placements.append(placement)
             if status == "cancelled" or stop.is_set() or halt_others.is_set():
                 return outcome
@@ -478,6 +483,9 @@ class GPUDispatchActor(Actor):
                 return outcome
             if slot is not None:
                 piece.failed_on.append(slot.key)
+                if outcome.where.get("error"):
+                    # Lost with its worker or node: the retry goes to another node if it can.
+                    piece.failed_on.extend(s.key for s in self.pool_slots() if s.node == slot.node)
             if piece.attempts > retries:
                 if plan.sharded:
                     said = [line for line in outcome.stderr_tail.splitlines() if line.strip()]
@@ -536,6 +544,9 @@ class GPUDispatchActor(Actor):
                     return None, None, None
                 outcome = await self._launch(msg, plan, piece, None, stop, halt_others, progress)
                 return outcome, None, None
+        if self.runner is not None and self.runner.name != "local":
+            # A cluster changes: nodes join and leave (a lost node's slots are gone).
+            self.pool.replace(await anyio.to_thread.run_sync(self.runner.slots))
         got: Slot | None = None
         with anyio.CancelScope() as waiting:
             # Waiting for a slot ends when the job is stopped (halt --now) or a sibling failed.
@@ -711,7 +722,7 @@ class GPUDispatchActor(Actor):
 
         async def started(pid: int) -> None:
             pid_seen.append(pid)
-            if self.runner is not None and self.runner.name == "local":
+            if runner.name == "local":
 
                 def remember(conn: sqlite3.Connection) -> None:
                     orphans.record(conn, pid, job=msg.job, run_id=msg.run_id)
@@ -734,7 +745,7 @@ class GPUDispatchActor(Actor):
                 gpu=gpu,
                 shard=label,
                 attempt=piece.attempts,
-                backend=self.runner.name if self.runner else "local",
+                backend=runner.name,
             )
 
         task = Task(
@@ -747,7 +758,9 @@ class GPUDispatchActor(Actor):
             shards=len(plan.pieces),
             state_dir=self.services.paths.root,
             outputs=(piece.state_dir or self.services.paths.root / "artifacts", plan.run_dir),
+            env_extra=spec.env,
         )
+        runner = self.runner if slot is not None else self.cpu_runner
         local_stop = anyio.Event()
 
         async def relay() -> None:
@@ -757,7 +770,7 @@ class GPUDispatchActor(Actor):
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(relay)
-                outcome = await self.runner.run(
+                outcome = await runner.run(
                     task,
                     slot or Slot("local/cpu-job", "local", None, llm=False),
                     grace_s=self._grace_s(),
@@ -768,7 +781,7 @@ class GPUDispatchActor(Actor):
                 )
                 tg.cancel_scope.cancel()
         finally:
-            if pid_seen and self.runner.name == "local":
+            if pid_seen and runner.name == "local":
                 with anyio.CancelScope(shield=True):
 
                     def drop(conn: sqlite3.Connection) -> None:
@@ -783,6 +796,9 @@ class GPUDispatchActor(Actor):
             exit_code=outcome.exit_code,
             duration_s=round(outcome.duration_s, 3),
         )
+        if outcome.status == "completed" and outcome.progress_events == 0:
+            # No live lines (a Ray task, a quiet job): a finished piece counts as done.
+            self._emit_progress(msg, *progress.finish(piece.index), f"{label} done")
         return outcome
 
     async def _audit_job(self, msg: RunJob, status: str, **detail: Any) -> None:

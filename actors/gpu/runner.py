@@ -22,7 +22,7 @@ import subprocess
 import sys
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import structlog
@@ -116,6 +116,8 @@ class ProcessOutcome(Model):
     """Total bytes read from stdout, kept or not."""
     stderr_bytes: int = Field(ge=0)
     """Total bytes read from stderr, kept or not."""
+    where: dict[str, Any] = Field(default_factory=dict)
+    """Where it ran, as a remote runner saw it (Ray: node id, GPU ids); empty locally."""
 
 
 class _LineSplitter:

@@ -40,10 +40,14 @@ class Slot:
     """The GPU index on that node; None on the CPU fallback (no GPU)."""
     llm: bool
     """The GPU that holds the LLM: a process placed here needs the VRAM lease."""
+    label: str | None = None
+    """How the audit trail names the GPU when not by index (`llm` on Ray)."""
 
     @property
     def gpu_label(self) -> str:
-        """The GPU as the audit trail names it (`0`, `cpu`)."""
+        """The GPU as the audit trail names it (`0`, `cpu`, `llm`)."""
+        if self.label is not None:
+            return self.label
         return "cpu" if self.gpu is None else str(self.gpu)
 
 
@@ -55,6 +59,7 @@ class Task:
     argv: tuple[str, ...]
     cwd: Path
     env: Mapping[str, str]
+    """The process's whole environment (this machine's, plus the job's additions)."""
     timeout_s: float
     shard: int = 0
     shards: int = 1
@@ -62,6 +67,8 @@ class Task:
     """The head's state directory (the Ray runner ships its inputs and outputs)."""
     outputs: tuple[Path, ...] = ()
     """Folders (inside the state directory) whose files the job writes, to bring back."""
+    env_extra: Mapping[str, str] = field(default_factory=dict)
+    """The job's own additions to the environment (a remote node has its own base)."""
 
     @property
     def label(self) -> str:
@@ -174,19 +181,27 @@ class SlotPool:
         return len(self._free)
 
     def replace(self, slots: Iterable[Slot]) -> None:
-        """A new set of slots (nodes joined or left); busy slots stay busy until released."""
+        """A new set of slots (nodes joined or left); busy slots stay busy until released,
+        a slot that is gone is not handed out again, a new one is free."""
+        busy = {s.key for s in self._all} - {s.key for s in self._free}
         self._all = list(slots)
-        keys = {s.key for s in self._all}
-        self._free = [s for s in self._free if s.key in keys]
+        self._free = [s for s in self._all if s.key not in busy]
 
     async def acquire(self, avoid: Iterable[str] = ()) -> Slot:
-        """A free slot, waiting for one; a slot in `avoid` (keys) only when no other is free."""
+        """A free slot, waiting for one; the LLM's GPU last.
+
+        A slot in `avoid` (keys: where a retried shard failed) is taken only when every slot
+        is in `avoid`; otherwise this waits for another one to come free.
+        """
         avoided = set(avoid)
         async with self._changed:
-            while not self._free:
+            while True:
+                others_exist = any(s.key not in avoided for s in self._all)
+                usable = [s for s in self._free if s.key not in avoided or not others_exist]
+                if usable:
+                    break
                 await self._changed.wait()
-            ranked = sorted(self._free, key=lambda s: (s.key in avoided, s.llm))
-            chosen = ranked[0]
+            chosen = min(usable, key=lambda s: s.llm)
             self._free.remove(chosen)
             return chosen
 

@@ -16,6 +16,7 @@ import hmac
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import anyio
 import anyio.to_thread
@@ -61,6 +62,8 @@ TEMPLATES = jinja2.Environment(
     # Optional keys (a stopped daemon has no actors) render as empty, not as errors.
     undefined=jinja2.ChainableUndefined,
 )
+# Ids go into URLs percent-encoded; a lone surrogate (JSON allows "\ud800") must not crash a page.
+TEMPLATES.filters["urlpart"] = lambda v: quote(str(v), safe="", errors="backslashreplace")
 TEMPLATES.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, default=str, sort_keys=True)
 # An idle SSE stream sends a comment this often, so proxies and browsers keep it open.
 SSE_KEEPALIVE_S = 15.0
@@ -114,7 +117,8 @@ def _page(name: str, request: Request, **context: Any) -> HTMLResponse:
     template = TEMPLATES.get_template(name)
     html = template.render(fragment=fragment, page=name.removesuffix(".html"), **context)
     return HTMLResponse(
-        html,
+        # A file name that is not UTF-8 (a lone surrogate after decoding) shows escaped, not 500.
+        html.encode("utf-8", "backslashreplace"),
         headers={
             # Everything the page loads is served from here: no CDN, no inline script.
             "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
@@ -125,7 +129,7 @@ def _page(name: str, request: Request, **context: Any) -> HTMLResponse:
     )
 
 
-def create_app(console: Console) -> Starlette:
+def create_app(console: Console) -> Any:
     """The console's app (one per running system)."""
 
     def overview_data(conn: sqlite3.Connection) -> dict[str, Any]:
@@ -169,7 +173,8 @@ def create_app(console: Console) -> Starlette:
         if lo is not None or hi is not None:
             low, high = lo if lo is not None else -1e18, hi if hi is not None else 1e18
             markers = [m for m in markers if low <= m["x"] <= high]
-        data["markers"] = sorted(markers, key=lambda m: (m["x"], m["at"]))
+        data["markers_total"] = len(markers)
+        data["markers"] = sorted(thin_markers(markers), key=lambda m: (m["x"], m["at"]))
         return data
 
     async def api_loop(request: Request) -> Response:
@@ -200,6 +205,7 @@ def create_app(console: Console) -> Starlette:
         cid = found["correlation_id"] or rid
         found["audit"] = readmodel.lines_with(console.paths.audit, cid)
         found["logs"] = readmodel.lines_with(console.paths.log_file, cid, limit=300)
+        found["duration_s"] = readmodel.span_seconds(found["audit"])
         return found
 
     async def _detail(request: Request) -> dict[str, Any]:
@@ -269,7 +275,50 @@ def create_app(console: Console) -> Starlette:
         Route("/favicon.ico", lambda _r: Response(status_code=204)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: _error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _error})
+    return HostCheck(app, allowed_hosts(console.settings))
+
+
+def allowed_hosts(settings: Settings) -> frozenset[str]:
+    """Host names a request may name: loopback, the bound host, and `public_url`'s host."""
+    from urllib.parse import urlsplit
+
+    from actors.web.server import parse_bind
+
+    hosts = {"127.0.0.1", "localhost", "::1"}
+    bound, _port = parse_bind(settings.web.bind)
+    if bound not in ("0.0.0.0", "::"):
+        hosts.add(bound.lower())
+    if settings.web.public_url:
+        public = urlsplit(settings.web.public_url).hostname
+        if public:
+            hosts.add(public.lower())
+    return frozenset(hosts)
+
+
+class HostCheck:
+    """Refuses requests whose Host header names another host (DNS rebinding: a page on
+    evil.example whose name resolves to 127.0.0.1 must not read the dashboard)."""
+
+    def __init__(self, app: Any, hosts: frozenset[str]) -> None:
+        self.app = app
+        self.hosts = hosts
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """ASGI entry: pass a request on when its Host is one of ours."""
+        if scope["type"] == "http":
+            host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+            name = host.rsplit("]", 1)[0].lstrip("[") if host.startswith("[") else host
+            name = name.rsplit(":", 1)[0] if not host.startswith("[") else name
+            if name.lower() not in self.hosts:
+                response = PlainTextResponse(
+                    f"400: Host {host!r} is not this dashboard's; set [web] public_url to"
+                    " serve it under another name\n",
+                    status_code=400,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 async def _error(request: Request, exc: Exception) -> Response:
@@ -330,6 +379,32 @@ async def _next(stream: Any, shutdown: anyio.Event) -> dict[str, Any] | None:
         tg.start_soon(receive)
         tg.start_soon(stop)
     return result[0]
+
+
+# Markers sent per chart request: beyond this a zoomed-out chart is a wall of lines anyway.
+MAX_MARKERS = 400
+# Which markers survive thinning first: a person's items and the loop's turns, then routine.
+_MARKER_RANK = {
+    "escalation": 0,
+    "change_alarm": 0,
+    "no_signal": 0,
+    "halted": 0,
+    "promoted": 1,
+    "rolled_back": 1,
+    "retrain": 1,
+    "request_failed": 1,
+    "rejected": 2,
+    "refresh": 3,
+    "request_completed": 3,
+}
+
+
+def thin_markers(markers: list[dict[str, Any]], limit: int = MAX_MARKERS) -> list[dict[str, Any]]:
+    """At most `limit` markers, the most important kinds first (zooming in shows the rest)."""
+    if len(markers) <= limit:
+        return markers
+    ranked = sorted(markers, key=lambda m: _MARKER_RANK.get(str(m["kind"]), 2))
+    return ranked[:limit]
 
 
 def _refuse(code: int, why: str) -> Response:

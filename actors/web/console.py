@@ -103,10 +103,15 @@ async def open_console(services: Services, kernel: ActorSystem) -> AsyncIterator
         token=read_token(settings),
         notifier=notifier,
     )
+    services.audit_log.listeners.append(feed.poke)
     async with anyio.create_task_group() as tg:
         await tg.start(feed.run)
+        url = ""
         if settings.web.enabled:
             url = await _start_server(console, tg)
+            # Read the chart's history now, not when the first person opens the page (~3 s
+            # for 100,000 draws on 2 cores).
+            tg.start_soon(_warm, console)
             if notifier is not None and url and not settings.web.public_url:
                 notifier.base_url = url
         if notifier is not None:
@@ -115,12 +120,23 @@ async def open_console(services: Services, kernel: ActorSystem) -> AsyncIterator
             yield console
         finally:
             console.shutdown.set()
+            if url:
+                # The banner and `status` readers must not send anyone to a closed port.
+                with anyio.CancelScope(shield=True):
+                    await _write_web_file(
+                        console,
+                        {"bind": settings.web.bind, "url": None, "stopped": True, "was": url},
+                    )
             feed.close()
             # The server returns within its graceful bound; the rest stops now.
             if console.stopped is not None:
                 with anyio.move_on_after(2.0, shield=True):
                     await console.stopped.wait()
             tg.cancel_scope.cancel()
+
+
+async def _warm(console: Console) -> None:
+    await console.read(console.series.refresh)
 
 
 async def _start_server(console: Console, tg: TaskGroup) -> str:

@@ -54,6 +54,8 @@ MAX_TIMINGS = 50_000
 # A subscriber that falls this many records behind is dropped (its browser reconnects).
 SUBSCRIBER_BUFFER = 1_000
 RECHECK_S = 1.0
+# ~20,000 records per read: the start-up pass over a 1 GB trail holds 8 MiB at a time.
+CHUNK_BYTES = 8 << 20
 
 
 class AuditFeed:
@@ -78,6 +80,14 @@ class AuditFeed:
         self._listeners: list[Callable[[Record], None]] = []
         self._partial = b""
         self._changed = anyio.Event()
+
+    @property
+    def more(self) -> bool:
+        """True when the file holds bytes not read yet (after a bounded read)."""
+        try:
+            return os.stat(self.path).st_size > self.offset
+        except FileNotFoundError:
+            return False
 
     @property
     def position(self) -> int:
@@ -112,7 +122,8 @@ class AuditFeed:
             return []
         with self.path.open("rb") as handle:
             handle.seek(self.offset)
-            chunk = handle.read(size - self.offset)
+            # Bounded: a years-old trail is read in pieces, never all at once (`more` says so).
+            chunk = handle.read(min(size - self.offset, CHUNK_BYTES))
         begin = self.offset - len(self._partial)
         self.offset += len(chunk)
         data = self._partial + chunk
@@ -178,6 +189,14 @@ class AuditFeed:
                 self._subscribers.remove(send)
                 send.close()
 
+    def load(self) -> None:
+        """Fold everything in the file so far, publishing nothing (blocking: a worker thread)."""
+        while True:
+            batch = self.read_new()
+            self.fold(batch, publish=False)
+            if not batch and not self.more:
+                return
+
     def poke(self) -> None:
         """Something may have been appended: read now (used by tests and in-process writers)."""
         self._changed.set()
@@ -186,8 +205,7 @@ class AuditFeed:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Read the whole file, report ready, then follow it until cancelled."""
-        first = await anyio.to_thread.run_sync(self.read_new)
-        self.fold(first, publish=False)
+        await anyio.to_thread.run_sync(self.load)
         log.info("web.audit_loaded", records=self.records, bad_lines=self.bad_lines)
         task_status.started()
         async with anyio.create_task_group() as tg:
@@ -198,6 +216,8 @@ class AuditFeed:
                 self._changed = anyio.Event()
                 new = await anyio.to_thread.run_sync(self.read_new)
                 self.fold(new, publish=True)
+                if self.more:
+                    self._changed.set()
 
     async def _watch(self) -> None:
         name = self.path.name

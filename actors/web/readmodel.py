@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import json
 import sqlite3
 from contextlib import suppress
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from actors.paths import SPOOL_STATES, StatePaths
@@ -109,7 +111,10 @@ def pending_items(
         module = importlib.import_module("actors.pending")
         found = getattr(module, "pending_items", None)
         if callable(found):
-            return [_normalise(_as_dict(item)) for item in found(settings, paths)]
+            # pending_items(settings, paths) opens its own connection; (conn, paths) reuses ours.
+            first = next(iter(inspect.signature(found).parameters), "")
+            listed = found(conn, paths) if first == "conn" else found(settings, paths)
+            return [_normalise(_as_dict(item)) for item in listed]
     items: list[dict[str, Any]] = []
     with suppress(sqlite3.OperationalError):
         items.extend(
@@ -353,3 +358,15 @@ def decisions(conn: sqlite3.Connection, *, limit: int = 200) -> list[dict[str, A
     for row in rows:
         row["reasons"] = _json(row["reasons"], [])
     return rows
+
+
+def span_seconds(records: list[dict[str, Any]]) -> float | None:
+    """Seconds from the first to the last record (a request's wall time), or None."""
+    if len(records) < 2:
+        return None
+    try:
+        first = datetime.fromisoformat(str(records[0]["recorded_at"]))
+        last = datetime.fromisoformat(str(records[-1]["recorded_at"]))
+    except (KeyError, ValueError):
+        return None
+    return (last - first).total_seconds()

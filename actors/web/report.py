@@ -47,7 +47,7 @@ class Report:
 def collect(settings: Settings, paths: StatePaths) -> dict[str, Any]:
     """The report's data: the loop's series and markers, decisions, requests, pending items."""
     feed = AuditFeed(paths.audit)
-    feed.fold(feed.read_new(), publish=False)
+    feed.load()
     series = LoopSeries()
     if not paths.db.exists():
         msg = f"no store at {paths.db}: has the daemon ever run on {paths.root}?"

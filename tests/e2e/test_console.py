@@ -292,6 +292,14 @@ def test_loop_chart_holds_the_scored_draws_and_the_markers(daemon: Daemon, page:
     assert page.locator("#chart-hit canvas").count() >= 1
     assert "hit rate" in page.locator("#chart-hit").inner_text()
     shot(page, daemon, "loop")
+    # Zoom (what a drag does): the page asks the server for that range only.
+    loads = page.evaluate("() => window.watcher.chartLoads")
+    page.evaluate("() => window.watcher.chart.setScale('x', {min: 40, max: 44})")
+    page.wait_for_function(f"() => window.watcher.chartLoads > {loads}")
+    zoomed = page.evaluate("() => window.watcher.data")
+    assert zoomed["x"]
+    assert all(40 <= x <= 44 for x in zoomed["x"])
+    assert all(40 <= m["x"] <= 44 for m in zoomed["markers"])
 
 
 def test_overview_and_requests_pages_show_the_store(daemon: Daemon, page: Any) -> None:
@@ -317,6 +325,8 @@ def test_overview_and_requests_pages_show_the_store(daemon: Daemon, page: Any) -
     page.click(f"a[href='/requests/{finished[0][0]}']")
     page.wait_for_selector("table.audit")
     assert page.locator("table.audit tr").count() > 3  # audit records by correlation id
+    assert "heuristic" in page.locator("table.advice").inner_text()  # who advised, and why
+    assert " / " in page.locator("table.jobs").inner_text()  # node / GPU / shard
     shot(page, daemon, "request")
 
 
@@ -357,6 +367,15 @@ def test_metrics_are_present_and_move_as_draws_and_requests_go_through(daemon: D
     before = scrape(daemon)
     missing = [name for name in METRICS if not any(k.split("{")[0] == name for k in before)]
     assert missing == []
+    drop(daemon.state_dir / "inbox", "broken.json", "{not json")
+    wait_for(
+        lambda: (
+            total(scrape(daemon), "watcher_draws_quarantined_total")
+            > total(before, "watcher_draws_quarantined_total")
+        ),
+        timeout=DEADLINE_S,
+        what="the broken file's quarantine",
+    )
     index = HISTORY + SINGLES
     daemon.feed([daemon.draws[index]], f"d-{index:04d}.json")  # type: ignore[attr-defined]
     wait_for(
@@ -424,11 +443,15 @@ def test_escalation_appears_live_resume_needs_the_token_and_notifies_once(
     )
     page.wait_for_selector("li.item")
     assert page.evaluate("() => window.__loadedOnce") == "yes"  # the same page: no reload
-    escalated = daemon.query(
-        "SELECT request_id FROM request_progress WHERE status IN ('escalated', 'parked')"
-    )
-    assert escalated, daemon.output()
-    rid = escalated[0][0]
+
+    def escalated() -> list[str]:
+        return [
+            json.loads(line)["entity_id"]
+            for line in (daemon.state_dir / "audit.jsonl").read_text().splitlines()
+            if '"escalation"' in line and '"entity":"request"' in line
+        ]
+
+    rid = wait_for(escalated, timeout=DEADLINE_S, what=f"the escalation: {daemon.output()}")[0]
     wait_for(lambda: daemon.receiver.about(rid), timeout=DEADLINE_S, what="the notification")
     note = daemon.receiver.about(rid)
     assert len(note) == 1
@@ -440,9 +463,7 @@ def test_escalation_appears_live_resume_needs_the_token_and_notifies_once(
     button.click()
     page.wait_for_selector("#action-result.bad")
     assert "401" in page.locator("#action-result").inner_text()
-    assert (daemon.state_dir / "halt").exists() or daemon.query(
-        "SELECT 1 FROM request_progress WHERE status IN ('escalated', 'parked')"
-    )
+    assert json.loads(get(daemon.url + "/api/pending"))  # still waiting for a person
     page.fill("#token", TOKEN)
     page.locator("button[data-action='resume']").first.click()
     page.wait_for_selector("#action-result.ok")

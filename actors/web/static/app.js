@@ -110,7 +110,9 @@
     const scored = data.scored.reduce((a, b) => a + b, 0);
     info.textContent = data.x.length + " points for " + data.total + " draws (" + scored +
       " scored in view)" +
-      (data.bucket > 1 ? " (each point: " + data.bucket + " draws)" : "");
+      (data.bucket > 1 ? " (each point: " + data.bucket + " draws)" : "") +
+      (data.markers_total > data.markers.length ? "; " + data.markers.length + " of " +
+        data.markers_total + " markers (zoom in for the rest)" : "");
     renderMarkers(data.markers);
     if (!state.chart) {
       const el = document.getElementById("chart-hit");

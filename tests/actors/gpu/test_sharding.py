@@ -41,6 +41,8 @@ class RangeParams(BaseModel):
     die_once_at: int | None = None
     fail_at: int | None = None
     marker_dir: Path | None = None
+    kill_parent_once_at: int | None = None
+    sleep_once_at: int | None = None
 
 
 def merge_found(

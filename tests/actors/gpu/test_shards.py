@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import anyio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -67,6 +68,7 @@ def test_progress_adds_up_and_a_retry_starts_again() -> None:
     assert progress.update(1, 10, 10) == (15, 30)
     assert progress.restart(0) == (10, 30)
     assert progress.update(2, 4, 8) == (14, 28)
+    assert progress.finish(2) == (18, 28)
 
 
 @pytest.mark.anyio
@@ -79,9 +81,16 @@ async def test_slot_pool_avoids_failed_slots_and_the_llm_gpu() -> None:
     assert await pool.acquire() == other
     await pool.release(other)
     assert await pool.acquire(avoid=["n/gpu1"]) == third
-    # Another slot beats the one it failed on, even the LLM's GPU (then under the lease).
+    # Another slot beats the one it failed on, even the LLM's GPU (then under the lease)...
     assert await pool.acquire(avoid=["n/gpu1"]) == llm
-    assert await pool.acquire(avoid=["n/gpu1"]) == other
+    # ...and with only the failed one free, a retry waits for another to come free.
+    with anyio.move_on_after(0.05) as waited:
+        await pool.acquire(avoid=["n/gpu1"])
+    assert waited.cancelled_caught
+    await pool.release(third)
+    assert await pool.acquire(avoid=["n/gpu1"]) == third
+    # When it failed everywhere, any slot will do.
+    assert await pool.acquire(avoid=["n/gpu0", "n/gpu1", "n/gpu2"]) == other
     assert pool.free_count() == 0
 
 

@@ -277,3 +277,14 @@ async def test_a_port_in_use_leaves_the_daemon_running(tmp_path: Path) -> None:
             assert all(cell["alive"] for cell in h.system.kernel.snapshot())
     finally:
         taken.close()
+
+
+async def test_a_foreign_host_header_is_refused(tmp_path: Path) -> None:
+    """DNS rebinding: a request naming another host gets 400; loopback names are served."""
+    async with console(tmp_path) as (_h, url):
+        port = url.rsplit(":", 1)[1]
+        code, _headers, body = await http(url + "/api/pending", headers={"Host": "evil.example"})
+        assert code == 400
+        assert "public_url" in body
+        code, _headers, _body = await http(url + "/", headers={"Host": f"localhost:{port}"})
+        assert code == 200

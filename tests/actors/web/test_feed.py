@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from actors.web.feed import AuditFeed
 
@@ -63,3 +63,15 @@ def test_a_truncated_file_is_read_again_from_its_start(tmp_path: Path) -> None:
     assert len(feed.read_new()) == 3
     path.write_bytes(line("system", "halted"))
     assert [r["event"] for r in feed.read_new()] == ["halted"]
+
+
+def test_a_big_trail_is_read_in_bounded_pieces(tmp_path: Path, monkeypatch: Any) -> None:
+    """With a small read size, every record is still folded, none twice, lines never split."""
+    monkeypatch.setattr("actors.web.feed.CHUNK_BYTES", 100)
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(b"".join(line("request", "filed", f"r{i}") for i in range(50)))
+    feed = AuditFeed(path)
+    feed.load()
+    assert feed.records == 50
+    assert feed.counts["request", "filed"] == 50
+    assert feed.position == path.stat().st_size

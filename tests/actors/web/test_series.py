@@ -153,3 +153,15 @@ def test_series_reads_incrementally_and_windows_by_draw_index(tmp_path: Path) ->
         conn.close()
     assert series.count == 31
     assert series.window(None, None, 10)["bucket"] == 4  # 31 draws in at most 10 buckets
+
+
+def test_thinned_markers_keep_what_a_person_must_see() -> None:
+    """Past the limit, escalations and alarms stay and routine refreshes go first."""
+    from actors.web.app import thin_markers
+
+    routine = [{"x": i, "kind": "refresh", "at": ""} for i in range(1000)]
+    urgent = [{"x": 5, "kind": "escalation", "at": ""}, {"x": 7, "kind": "change_alarm", "at": ""}]
+    kept = thin_markers(routine + urgent, limit=10)
+    assert len(kept) == 10
+    assert {"escalation", "change_alarm"} <= {m["kind"] for m in kept}
+    assert thin_markers(urgent, limit=10) == urgent

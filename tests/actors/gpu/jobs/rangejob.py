@@ -4,7 +4,10 @@
 [--die-once-at S --marker-dir M] [--fail-at S]`: prints progress, writes
 `DIR/artifacts/found.json` (the multiples) and a result. With `--die-once-at S`, the shard
 starting at S kills itself with SIGKILL the first time (a marker file remembers it); with
-`--fail-at S`, the shard starting at S always exits 1.
+`--fail-at S`, the shard starting at S always exits 1. With `$RANGEJOB_MARKERS` set (a folder
+outside the state directory, which a Ray node copies), `--kill-parent-once-at S` makes that
+shard kill its parent (the Ray worker) the first time, `--sleep-once-at S` makes it sleep a
+minute the first time, and every shard writes its PID to `pid-START` there.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 
@@ -22,7 +26,15 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--result-json", type=Path, required=True)
-    for flag in ("--start", "--end", "--k", "--die-once-at", "--fail-at"):
+    for flag in (
+        "--start",
+        "--end",
+        "--k",
+        "--die-once-at",
+        "--fail-at",
+        "--kill-parent-once-at",
+        "--sleep-once-at",
+    ):
         parser.add_argument(flag, type=int, required=flag in {"--start", "--end", "--k"})
     parser.add_argument("--marker-dir", type=Path)
     args = parser.parse_args()
@@ -32,6 +44,18 @@ def main() -> int:
         if not marker.exists():
             marker.write_text("x")
             os.kill(os.getpid(), signal.SIGKILL)
+    shared = os.environ.get("RANGEJOB_MARKERS")
+    if shared:
+        markers = Path(shared)
+        (markers / f"pid-{args.start}").write_text(str(os.getpid()))
+        once = markers / f"once-{args.start}"
+        first = not once.exists()
+        once.touch()
+        if first and args.kill_parent_once_at == args.start:
+            os.kill(os.getppid(), signal.SIGKILL)
+            time.sleep(60)  # the worker is gone; this process dies with it (PR_SET_PDEATHSIG)
+        if first and args.sleep_once_at == args.start:
+            time.sleep(60)
     if args.fail_at == args.start:
         sys.stderr.write(f"rangejob: shard at {args.start} refuses to run\n")
         return 1
