@@ -158,7 +158,7 @@ async def run_backend(
                         "critical_path_overhead_ms": (wall - cost_s) * 1e3,
                     }
                 )
-                params = {"families": "lcg32", "seed_end": seeds}
+                params = {"families": "lcg32", "seed_end": seeds, "skip_max": 0}
                 started = time.perf_counter()
                 sieve = await ref.ask(
                     RunJob(job="sieve", run_id=f"s{slots}", step="1", params=params),

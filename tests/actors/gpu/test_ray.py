@@ -103,7 +103,10 @@ async def test_a_sharded_sieve_runs_over_the_nodes_and_leases_only_the_llm_gpu(
         await h.services.store.transaction(lambda c: append_draws(c, "p.json", rows, stream="real"))
         finished = await h.system.ref(GPU).ask(
             RunJob(
-                job="sieve", run_id="r", step="1", params={"families": "lcg32", "seed_end": 1 << 22}
+                job="sieve",
+                run_id="r",
+                step="1",
+                params={"families": "lcg32", "seed_end": 1 << 22, "skip_max": 0},
             ),
             timeout=300,
             expect=JobFinished,
