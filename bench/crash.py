@@ -8,6 +8,9 @@ the spool is empty, and `verify`: every request terminal exactly once in the spo
 `done/`, `failed/` or `rejected/`, none in `new/` or `cur/`), in the store (`request_outcomes`)
 and in the audit trail (one terminal record); `PRAGMA integrity_check` is `ok`.
 
+Each round also renames a file of 3 new draws into the inbox, so kills land mid-ingest too:
+every draw must be in the history once (hash chain intact), every file in `processed/` once.
+
 `python -m bench.crash [--kills 1000] [--quick]`; `tests/e2e/test_crash.py` runs a few kills.
 """
 
@@ -25,13 +28,19 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from actors.ingestion.history import verify_chain
+from actors.ingestion.ingest import ingest_bytes
 from actors.paths import StatePaths
+from actors.store import connect
 from actors.watcher import spool
 from bench.common import parser, print_table, write_results
+from messages.base import new_id
 from messages.requests import PipelineRerun, SelfplayRetrain
+from pipeline.synthetic import synthetic_records
 
 if TYPE_CHECKING:
     from actors.watcher.spool import Request
@@ -39,6 +48,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 TERMINAL = ("done", "failed", "rejected")
 TERMINAL_EVENTS = {"completed", "failed", "rejected"}
+HISTORY = 40
 
 
 @dataclass
@@ -80,29 +90,24 @@ def prepare(root: Path, requests: int) -> list[str]:
     root.mkdir(parents=True, exist_ok=True)
     # Chapter 13 never files on its own: only the harness's requests run.
     (root / "watcher.toml").write_text("[trigger]\nrequest_every_n_draws = 1000000\n")
-    history = root / "history.json"
-    made = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.synthetic",
-            "--seed",
-            "4242",
-            "--count",
-            "40",
-            "--out",
-            str(history),
-        ],
-        cwd=ROOT,
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if made.returncode != 0:
-        raise RuntimeError(made.stderr)
-    ingested = _cli(root, "ingest", str(history))
-    if ingested.returncode != 0:
-        raise RuntimeError(ingested.stderr)
+    records = synthetic_records("lcg32", 4242, HISTORY)
+    body = {"draws": [json.loads(r.model_dump_json(exclude={"schema_version"})) for r in records]}
+    data = json.dumps(body).encode()
+    conn = connect(StatePaths(root).ensure().db)
+    try:
+        outcome = ingest_bytes(
+            conn,
+            "history.json",
+            data,
+            mod=1000,
+            max_bytes=len(data),
+            origin="cli",
+            correlation_id=new_id(),
+        )
+    finally:
+        conn.close()
+    if outcome.error is not None:
+        raise RuntimeError(str(outcome.error))
     ids = []
     paths = StatePaths(root).ensure()
     new = paths.spool_dir("new")
@@ -137,8 +142,31 @@ def _job_pids(root: Path) -> set[int]:
     return pids
 
 
-def kill_once(root: Path, rng: random.Random) -> None:
-    """Start the daemon, let it run a random while, SIGKILL it and the jobs it started."""
+LIVE_DRAWS = 3
+"""Draws in each file dropped into the inbox during a kill round."""
+
+
+def drop_draws(root: Path, round_: int) -> None:
+    """Rename a file of LIVE_DRAWS new draws into the inbox (after the history's end)."""
+    start = datetime(2024, 2, 1, tzinfo=UTC)
+    draws = [
+        {
+            "draw_id": f"live-{round_:05d}-{i}",
+            "timestamp": (start + timedelta(minutes=LIVE_DRAWS * round_ + i)).isoformat(),
+            "value": (round_ * 31 + i * 7) % 1000,
+        }
+        for i in range(LIVE_DRAWS)
+    ]
+    tmp = root / f".live-{round_:05d}.json.tmp"
+    tmp.write_text(json.dumps({"draws": draws}))
+    inbox = root / "inbox"
+    inbox.mkdir(exist_ok=True)
+    tmp.rename(inbox / f"live-{round_:05d}.json")
+
+
+def kill_once(root: Path, rng: random.Random, round_: int = 0) -> None:
+    """Start the daemon, drop a draw file, let it run a random while, SIGKILL it and the jobs
+    it started."""
     config = root / "watcher.toml"
     with (root / "daemon.out").open("ab") as out:
         daemon = subprocess.Popen(
@@ -155,6 +183,7 @@ def kill_once(root: Path, rng: random.Random) -> None:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    drop_draws(root, round_)
     time.sleep(rng.uniform(0.2, 2.5))  # the crash's moment: random on purpose
     daemon.send_signal(signal.SIGKILL)
     daemon.wait(timeout=30)
@@ -171,6 +200,32 @@ def finish(root: Path) -> None:
         _cli(root, "--once")
         if not any((spool / s).glob("*.json") for s in ("new", "cur")):
             return
+
+
+def verify_draws(root: Path, rounds: int) -> list[str]:
+    """Every dropped draw in the history once, the chain intact, each file processed once."""
+    problems = []
+    conn = sqlite3.connect(root / "state.db")
+    try:
+        total, distinct = conn.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT draw_id) FROM draws WHERE stream = 'real'"
+        ).fetchone()
+        chain = verify_chain(conn, "real")
+    finally:
+        conn.close()
+    expected = HISTORY + LIVE_DRAWS * rounds
+    if (total, distinct) != (expected, expected):
+        problems.append(f"history: {total} draws ({distinct} distinct), expected {expected}")
+    if not chain.ok:
+        problems.append(f"history chain broken: {chain.detail}")
+    if any((root / "inbox").iterdir()):
+        problems.append(f"inbox not empty: {sorted(p.name for p in (root / 'inbox').iterdir())}")
+    if any((root / "quarantine").iterdir()):
+        problems.append("a draw file was quarantined")
+    kept = Counter(p.name.split(".")[0] for p in (root / "processed").glob("live-*"))
+    names = [f"live-{round_:05d}" for round_ in range(rounds)]
+    problems.extend(f"{name}.json: {kept[name]} in processed/" for name in names if kept[name] != 1)
+    return problems
 
 
 def verify(root: Path, request_ids: list[str]) -> tuple[list[str], int]:
@@ -214,12 +269,13 @@ def campaign(root: Path, *, kills: int, requests: int, seed: int) -> Campaign:
     rng = random.Random(seed)
     result = Campaign(root, prepare(root, requests))
     start = time.monotonic()
-    for _kill in range(kills):
-        kill_once(root, rng)
+    for round_ in range(kills):
+        kill_once(root, rng, round_)
         result.kills += 1
     finish(root)
     result.seconds = time.monotonic() - start
     result.problems, result.recovered_audit = verify(root, result.request_ids)
+    result.problems += verify_draws(root, kills)
     return result
 
 
@@ -230,8 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=0, help="default: kills / 4, at least 10")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
-    kills = 2 if args.quick else args.kills
-    requests = args.requests or max(10, kills // 4)
+    kills = 1 if args.quick else args.kills
+    requests = args.requests or (5 if args.quick else max(10, kills // 4))
     with tempfile.TemporaryDirectory(prefix="watcher-crash-") as folder:
         result = campaign(Path(folder) / "state", kills=kills, requests=requests, seed=args.seed)
     figures = {

@@ -471,6 +471,7 @@ class GPUDispatchActor(Actor):
                 return _empty_outcome()
             status, error = await self._judge(spec, piece, outcome)
             placement["status"] = status
+            placement["duration_s"] = round(outcome.duration_s, 4)
             if outcome.where:
                 placement["ran"] = outcome.where
             placements.append(placement)
@@ -795,6 +796,9 @@ class GPUDispatchActor(Actor):
             exit_code=outcome.exit_code,
             duration_s=round(outcome.duration_s, 3),
         )
+        if outcome.status == "completed" and outcome.progress_events == 0:
+            # No live lines (a Ray task, a quiet job): a finished piece counts as done.
+            self._emit_progress(msg, *progress.finish(piece.index), f"{label} done")
         return outcome
 
     async def _audit_job(self, msg: RunJob, status: str, **detail: Any) -> None:

@@ -152,6 +152,12 @@ class ShardProgress:
         self._latest[shard] = (0, total)
         return self.total()
 
+    def finish(self, shard: int) -> tuple[int, int]:
+        """Shard `shard` is done (it printed no last line): all of its total counts as done."""
+        _, total = self._latest.get(shard, (0, self.default_total))
+        self._latest[shard] = (total, total)
+        return self.total()
+
     def total(self) -> tuple[int, int]:
         """The summed (done, total) over every shard."""
         done = total = 0

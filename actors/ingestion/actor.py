@@ -24,6 +24,14 @@ import watchfiles
 from actors.config import load_settings
 from actors.ingestion.filelog import appended_of, mark_announced, pending_files, quarantined_row
 from actors.ingestion.files import keep, reason_record, set_aside
+from actors.ingestion.inflight import (
+    MAX_ATTEMPTS,
+    InFlight,
+    clear_note,
+    next_note,
+    read_note,
+    write_note,
+)
 from actors.ingestion.ingest import commit_file, sha256_of
 from actors.ingestion.parse import DrawFileError, parse_draw_file
 from actors.ingestion.synthetic import InjectorRefusedError, inject, refusal
@@ -70,11 +78,15 @@ class IngestionActor(Actor):
         self.mod = self.config.mod
         self.max_bytes = int(self.config.max_file_mb * 1024 * 1024)
         self.config_path: Path | None = config_path or services.config_path
+        self._died_on: InFlight | None = None
+        """The note a previous daemon left (the file it died on), until that file is met."""
         self._writers: set[str] = set()
         self._writers_at = -_WRITERS_TTL_S
 
     async def on_start(self) -> None:
         await anyio.to_thread.run_sync(self.paths.ensure)
+        self._died_on = await anyio.to_thread.run_sync(read_note, self.paths.root)
+        await self._quarantine_killer()
         if not self.services.once:
             self.start_soon(self._watch)
             self.start_soon(self._rescan)
@@ -82,6 +94,23 @@ class IngestionActor(Actor):
             if self.services.settings.test_mode:
                 self.start_soon(self._inject_timer)
         await self.ref.tell(IngestInbox())
+
+    async def _quarantine_killer(self) -> None:
+        """A file the daemon died on MAX_ATTEMPTS times in a row is quarantined unread."""
+        note = self._died_on
+        if note is None or note.attempts < MAX_ATTEMPTS:
+            return
+        path = self.paths.inbox / note.name
+        try:
+            entry = await anyio.to_thread.run_sync(inspect, path)
+        except FileNotFoundError:
+            entry = None
+        if entry is not None and entry.inode == note.inode:
+            rule = f"file was being handled when the daemon died {note.attempts} times"
+            detail = "no exception to report: the process itself ended (memory, a signal)"
+            await self._quarantine(path, DrawFileError(path.name, rule, detail), "", new_id())
+        self._died_on = None
+        await anyio.to_thread.run_sync(clear_note, self.paths.root)
 
     # -- background tasks -------------------------------------------------------------------
 
@@ -235,6 +264,9 @@ class IngestionActor(Actor):
                 # it back. Files must be renamed in whole; this catches those written in place.
                 self.log.info("ingest.file_still_written", file=path.name)
                 return
+            note = next_note(self._died_on, path.name, entry.inode)
+            self._died_on = None
+            await anyio.to_thread.run_sync(write_note, self.paths.root, note)
             data = await anyio.to_thread.run_sync(lambda: read_regular(path, self.max_bytes))
             self.log.info(
                 "ingest.file_started",
@@ -269,7 +301,10 @@ class IngestionActor(Actor):
             await self._quarantine(path, error, sha256, correlation_id)
             return
         except sqlite3.OperationalError:
-            raise  # the store, not the file (locked, disk full): the file stays for a retry
+            # The store, not the file (locked, disk full): the file stays for a retry, and the
+            # note goes (this is no death of the daemon on the file).
+            await anyio.to_thread.run_sync(clear_note, self.paths.root)
+            raise
         except Exception as exc:
             # Poison of a kind no rule foresaw: quarantined now, with the error as its reason,
             # so the actor's restart (if this re-raises later) never meets the file again.
@@ -279,6 +314,7 @@ class IngestionActor(Actor):
             await self._quarantine(path, error, sha256, correlation_id)
             return
         await anyio.to_thread.run_sync(lambda: keep(path, self.paths.processed, move=True))
+        await anyio.to_thread.run_sync(clear_note, self.paths.root)
         self.log.info(
             "ingest.file_processed",
             file=path.name,
@@ -349,6 +385,8 @@ class IngestionActor(Actor):
             )
         except FileNotFoundError:
             return
+        finally:
+            await anyio.to_thread.run_sync(clear_note, self.paths.root)
         await self.services.store.transaction(
             lambda conn: quarantined_row(
                 conn,

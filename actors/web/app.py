@@ -16,6 +16,7 @@ import hmac
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import anyio
 import anyio.to_thread
@@ -61,6 +62,8 @@ TEMPLATES = jinja2.Environment(
     # Optional keys (a stopped daemon has no actors) render as empty, not as errors.
     undefined=jinja2.ChainableUndefined,
 )
+# Ids go into URLs percent-encoded; a lone surrogate (JSON allows "\ud800") must not crash a page.
+TEMPLATES.filters["urlpart"] = lambda v: quote(str(v), safe="", errors="backslashreplace")
 TEMPLATES.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, default=str, sort_keys=True)
 # An idle SSE stream sends a comment this often, so proxies and browsers keep it open.
 SSE_KEEPALIVE_S = 15.0
@@ -114,7 +117,8 @@ def _page(name: str, request: Request, **context: Any) -> HTMLResponse:
     template = TEMPLATES.get_template(name)
     html = template.render(fragment=fragment, page=name.removesuffix(".html"), **context)
     return HTMLResponse(
-        html,
+        # A file name that is not UTF-8 (a lone surrogate after decoding) shows escaped, not 500.
+        html.encode("utf-8", "backslashreplace"),
         headers={
             # Everything the page loads is served from here: no CDN, no inline script.
             "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "

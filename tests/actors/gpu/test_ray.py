@@ -22,7 +22,7 @@ from actors.ingestion.history import append_draws
 from actors.services import GPU, LLM, TRIGGER
 from actors.testing import ProbeRecord, harness_settings, open_test_system, probe, scripted_llm
 from messages.artifacts import SurvivorSet
-from messages.dispatch import CancelJobs, JobFinished, RunJob
+from messages.dispatch import CancelJobs, JobFinished, JobProgress, RunJob
 from messages.ingestion import Draw
 from messages.llm import ReleaseVRAM
 from pipeline.synthetic import synthetic_records
@@ -69,6 +69,7 @@ def _ray_system(
     state: Path,
     registry: JobRegistry,
     llm: tuple[ProbeRecord, Any] | None = None,
+    progress: Any = None,
     **gpu: Any,
 ) -> Any:
     """The real system with GPU dispatch on Ray (the session's cluster), other actors faked."""
@@ -80,7 +81,7 @@ def _ray_system(
         LLM: llm or scripted_llm(),
         GPU: (ProbeRecord(), lambda s: GPUDispatchActor(s, registry=registry)),
     }
-    return open_test_system(state, fakes=fakes, settings=settings)
+    return open_test_system(state, fakes=fakes, settings=settings, progress=progress)
 
 
 def _range_job(markers: Path) -> JobRegistry:
@@ -93,7 +94,8 @@ async def test_a_sharded_sieve_runs_over_the_nodes_and_leases_only_the_llm_gpu(
     """Sieve over 2^22 seeds on Ray: one shard per slot on both nodes, the planted seed found,
     artifacts back in the head's state dir; only the shard on the LLM's GPU took the lease."""
     llm = scripted_llm()
-    async with _ray_system(tmp_path, default_registry(), llm) as h:
+    events: list[JobProgress] = []
+    async with _ray_system(tmp_path, default_registry(), llm, progress=events.append) as h:
         rows = [
             Draw(draw_id=r.draw_id, timestamp=r.timestamp, value=r.value)
             for r in synthetic_records("lcg32", PLANTED, 40)
@@ -120,6 +122,8 @@ async def test_a_sharded_sieve_runs_over_the_nodes_and_leases_only_the_llm_gpu(
     assert all(p["ran"]["ray_gpu_ids"] for p in shards if p["gpu"] != "llm")
     found = SurvivorSet.model_validate_json((tmp_path / "artifacts" / "survivors.json").read_text())
     assert any(s.seed == PLANTED for s in found.survivors)
+    # No live lines from Ray tasks: the one progress stream counts finished shards, to 5 of 5.
+    assert [(e.done, e.total) for e in events][-1] == (5, 5)
     audit = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
     started = [r["detail"] for r in audit if r["event"] == "job_started"]
     assert {d["backend"] for d in started} == {"ray"}

@@ -68,6 +68,7 @@ def test_progress_adds_up_and_a_retry_starts_again() -> None:
     assert progress.update(1, 10, 10) == (15, 30)
     assert progress.restart(0) == (10, 30)
     assert progress.update(2, 4, 8) == (14, 28)
+    assert progress.finish(2) == (18, 28)
 
 
 @pytest.mark.anyio

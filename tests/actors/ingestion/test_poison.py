@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.ingestion import actor as ingestion_actor
+from actors.ingestion.inflight import MAX_ATTEMPTS, NOTE, InFlight, write_note
 from actors.ingestion.parse import DrawFileError, parse_draw_file
 from actors.safefile import (
     MAX_DEPTH,
@@ -228,3 +229,28 @@ def test_depth_bound_is_the_documented_one() -> None:
     too_deep = b"[" * MAX_DEPTH + b"[]" + b"]" * MAX_DEPTH
     with pytest.raises(DrawFileError, match="nested deeper"):
         parse_draw_file("x.json", too_deep, mod=1000)
+
+
+@pytest.mark.parametrize(("attempts", "quarantined"), [(MAX_ATTEMPTS, True), (1, False)])
+async def test_a_file_the_daemon_died_on_repeatedly_is_quarantined_at_start(
+    tmp_path: Path, attempts: int, quarantined: bool
+) -> None:
+    """The in-flight note names a file still in the inbox: after MAX_ATTEMPTS deaths on it,
+    the start quarantines it unread; after one (a kill -9 mid-file), it is ingested again.
+    Either way the other file is ingested and the note is gone."""
+    inbox = tmp_path / "inbox"
+    drop(inbox, "killer.json", json_bytes([record(1)]))
+    drop(inbox, "other.json", json_bytes([record(2)]))
+    write_note(tmp_path, InFlight("killer.json", (inbox / "killer.json").stat().st_ino, attempts))
+    async with open_test_system(tmp_path, fakes={TRIGGER: probe()}) as harness:
+        await harness.system.wait_idle()
+        got = sorted(m.draw.draw_id for m in harness.probe(TRIGGER).of(DrawIngested))
+    assert got == (["t-00002"] if quarantined else ["t-00001", "t-00002"])
+    found = reasons(tmp_path / "quarantine")
+    if quarantined:
+        assert found["killer.json"]["rule"] == (
+            f"file was being handled when the daemon died {MAX_ATTEMPTS} times"
+        )
+    else:
+        assert found == {}
+    assert not (tmp_path / NOTE).exists()
