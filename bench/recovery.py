@@ -124,9 +124,9 @@ def switch_figures(results: list[ScenarioResult]) -> dict[str, Any]:
 
 
 def targets(
-    switch: dict[str, Any], stable: ScenarioResult, unpredictable: list[ScenarioResult]
-) -> dict[str, bool]:
-    """Issue 13's targets, each met or not."""
+    switch: dict[str, Any], stable: ScenarioResult | None, unpredictable: list[ScenarioResult]
+) -> dict[str, bool | None]:
+    """Issue 13's targets, each met or not (None: not measured in this run)."""
     runs_before = [r.pipeline_runs_before_escalation for r in unpredictable]
     return {
         "recovery_median_le_10": switch["never_recovered"] == 0
@@ -135,9 +135,11 @@ def targets(
         and (switch["recovery_max"] or 0) <= RECOVERY_MAX,
         "detection_le_3_for_good_models": switch["good_models"] > 0
         and switch["good_models_detected_within_target"] == switch["good_models"],
-        "no_false_alarm_in_stable_regime": stable.false_alarms == 0,
+        "no_false_alarm_in_stable_regime": None if stable is None else stable.false_alarms == 0,
         "no_human_action_on_switches": switch["human_actions"] == 0,
-        "le_1_pipeline_run_before_escalation": all(n is not None and n <= 1 for n in runs_before),
+        "le_1_pipeline_run_before_escalation": all(n is not None and n <= 1 for n in runs_before)
+        if unpredictable
+        else None,
     }
 
 
@@ -208,9 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         switched = [r for r in saved if r.spec.switch is not None]
         stables = [r for r in saved if r.spec.switch is None and not r.spec.unpredictable]
         unpredictable = [r for r in saved if r.spec.unpredictable]
-        if not (switched and stables and unpredictable):
-            p.error("--from-runs needs switch, stable and unpredictable runs among its files")
-        stable = stables[0]
+        if not switched:
+            p.error("--from-runs needs switch runs among its files")
+        # A part cut short (the stable regime is one long run) is reported as not measured.
+        stable = stables[0] if stables else None
     else:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
@@ -231,16 +234,19 @@ def main(argv: list[str] | None = None) -> int:
         name: switch_figures([r for r in switched if r.spec.family == name])
         for name in sorted({r.spec.family for r in switched})
     }
-    stable_fig = {
-        "draws": stable.spec.stable_live,
-        "change_alarms": stable.false_alarms,
-        "false_alarms_per_1000": stable.false_alarms_per_1000,
-        "hits": stable.outcomes.count("hit"),
-        "no_pool": stable.outcomes.count("no_pool"),
-        "human_actions": stable.human_actions,
-        "detection_event": stable.detection_event,
-        "gpu_seconds": stable.gpu_seconds_total,
-    }
+    stable_fig = None
+    if stable is not None:
+        stable_fig = {
+            "draws": stable.spec.stable_live,
+            "change_alarms": stable.false_alarms,
+            "false_alarms_per_1000": stable.false_alarms_per_1000,
+            "hits": stable.outcomes.count("hit"),
+            "no_pool": stable.outcomes.count("no_pool"),
+            "human_actions": stable.human_actions,
+            "detection_event": stable.detection_event,
+            "gpu_seconds": stable.gpu_seconds_total,
+        }
+    everything = [*switched, *([] if stable is None else [stable]), *unpredictable]
     random_fig = [
         {
             "label": r.spec.label(),
@@ -259,13 +265,13 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "wall_s": round(time.perf_counter() - started, 1)
         if not args.from_runs
-        else round(sum(r.wall_s for r in [*switched, stable, *unpredictable]), 1),
+        else round(sum(r.wall_s for r in everything), 1),
         "switch": sw,
         "per_family": per_family,
         "stable": stable_fig,
         "unpredictable": random_fig,
         "targets_met": met,
-        "runs": [r.summary() for r in [*switched, stable, *unpredictable]],
+        "runs": [r.summary() for r in everything],
     }
 
     def cell(value: Any) -> str:
@@ -285,11 +291,14 @@ def main(argv: list[str] | None = None) -> int:
             for name, f in [*per_family.items(), ("all", sw)]
         ],
     )  # fmt: skip
-    print(
-        f"\nstable regime: {stable_fig['draws']} draws, {stable_fig['hits']} hits, "
-        f"{stable_fig['no_pool']} unpredicted, {stable_fig['change_alarms']} change alarms "
-        f"(detection event: {stable_fig['detection_event']})"
-    )
+    if stable_fig is None:
+        print("\nstable regime: not measured in this run")
+    else:
+        print(
+            f"\nstable regime: {stable_fig['draws']} draws, {stable_fig['hits']} hits, "
+            f"{stable_fig['no_pool']} unpredicted, {stable_fig['change_alarms']} change alarms "
+            f"(detection event: {stable_fig['detection_event']})"
+        )
     for r in random_fig:
         print(
             f"{r['label']}: {r['pipeline_runs']} pipeline run(s), "
