@@ -15,6 +15,7 @@ jobs' own durations, as the dispatcher recorded them).
 
 from __future__ import annotations
 
+import json
 import random
 import statistics
 import tempfile
@@ -31,6 +32,7 @@ from bench.scenario import (
     ScenarioResult,
     ScenarioSpec,
     Switch,
+    result_from_summary,
     run_scenario,
 )
 from pipeline.prng import FAMILIES
@@ -122,9 +124,9 @@ def switch_figures(results: list[ScenarioResult]) -> dict[str, Any]:
 
 
 def targets(
-    switch: dict[str, Any], stable: ScenarioResult, unpredictable: list[ScenarioResult]
-) -> dict[str, bool]:
-    """Issue 13's targets, each met or not."""
+    switch: dict[str, Any], stable: ScenarioResult | None, unpredictable: list[ScenarioResult]
+) -> dict[str, bool | None]:
+    """Issue 13's targets, each met or not (None: not measured in this run)."""
     runs_before = [r.pipeline_runs_before_escalation for r in unpredictable]
     return {
         "recovery_median_le_10": switch["never_recovered"] == 0
@@ -133,18 +135,26 @@ def targets(
         and (switch["recovery_max"] or 0) <= RECOVERY_MAX,
         "detection_le_3_for_good_models": switch["good_models"] > 0
         and switch["good_models_detected_within_target"] == switch["good_models"],
-        "no_false_alarm_in_stable_regime": stable.false_alarms == 0,
+        "no_false_alarm_in_stable_regime": None if stable is None else stable.false_alarms == 0,
         "no_human_action_on_switches": switch["human_actions"] == 0,
-        "le_1_pipeline_run_before_escalation": all(n is not None and n <= 1 for n in runs_before),
+        "le_1_pipeline_run_before_escalation": all(n is not None and n <= 1 for n in runs_before)
+        if unpredictable
+        else None,
     }
 
 
-def run_all(specs: list[ScenarioSpec], root: Path) -> list[ScenarioResult]:
-    """Run each scenario in its own fresh state dir, printing a line per run."""
+def run_all(
+    specs: list[ScenarioSpec], root: Path, runs_file: Path | None = None
+) -> list[ScenarioResult]:
+    """Run each scenario in its own fresh state dir, printing a line per run (and appending
+    its summary to `runs_file`, when given, as soon as it ends)."""
     results = []
     for n, spec in enumerate(specs):
         result = run_scenario(spec, root / f"s{n:03d}")
         results.append(result)
+        if runs_file is not None:
+            with runs_file.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(result.summary(), default=str) + "\n")
         print(
             f"  {spec.label()}: detect={result.detection_delay} "
             f"recover={result.recovery_delay}/{result.sustained_recovery_delay} "
@@ -157,7 +167,26 @@ def run_all(specs: list[ScenarioSpec], root: Path) -> list[ScenarioResult]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the sweep, print the tables, write bench/results/recovery.json."""
-    args = parser("recovery", __doc__.splitlines()[0]).parse_args(argv)
+    p = parser("recovery", __doc__.splitlines()[0])
+    p.add_argument(
+        "--part",
+        choices=["all", "switch", "stable", "unpredictable"],
+        default="all",
+        help="run only part of the sweep (with --runs-file; then --from-runs writes the figures)",
+    )
+    p.add_argument(
+        "--runs-file", type=Path, default=None, help="append each run's summary here (JSON lines)"
+    )
+    p.add_argument(
+        "--from-runs",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="run nothing: build the figures from runs files written by --runs-file",
+    )
+    args = p.parse_args(argv)
+    if args.part != "all" and args.runs_file is None:
+        p.error(f"--part {args.part} needs --runs-file (its runs are kept there)")
     configure_logging(None, "warning", console=False)
     rng = random.Random(13)
     stable_spec = ScenarioSpec(
@@ -170,29 +199,54 @@ def main(argv: list[str] | None = None) -> int:
         for s, h in ([(7, MIN_HISTORY)] if args.quick else [(7, 40), (8, 500), (9, 2000)])
     ]
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        print("switches:", flush=True)
-        switched = run_all(switch_specs(args.quick, rng), root / "switch")
-        print("stable regime:", flush=True)
-        [stable] = run_all([stable_spec], root / "stable")
-        print("unpredictable:", flush=True)
-        unpredictable = run_all(unpredictable_specs, root / "random")
+    switch_list = switch_specs(args.quick, rng)
+    if args.from_runs:
+        saved = [
+            result_from_summary(json.loads(line))
+            for path in args.from_runs
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
+        switched = [r for r in saved if r.spec.switch is not None]
+        stables = [r for r in saved if r.spec.switch is None and not r.spec.unpredictable]
+        unpredictable = [r for r in saved if r.spec.unpredictable]
+        if not switched:
+            p.error("--from-runs needs switch runs among its files")
+        # A part cut short (the stable regime is one long run) is reported as not measured.
+        stable = stables[0] if stables else None
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            if args.part in {"all", "switch"}:
+                print("switches:", flush=True)
+                switched = run_all(switch_list, root / "switch", args.runs_file)
+            if args.part in {"all", "stable"}:
+                print("stable regime:", flush=True)
+                [stable] = run_all([stable_spec], root / "stable", args.runs_file)
+            if args.part in {"all", "unpredictable"}:
+                print("unpredictable:", flush=True)
+                unpredictable = run_all(unpredictable_specs, root / "random", args.runs_file)
+        if args.part != "all":
+            print(f"part {args.part} done; figures: --from-runs {args.runs_file}")
+            return 0
     sw = switch_figures(switched)
     per_family = {
         name: switch_figures([r for r in switched if r.spec.family == name])
         for name in sorted({r.spec.family for r in switched})
     }
-    stable_fig = {
-        "draws": stable.spec.stable_live,
-        "change_alarms": stable.false_alarms,
-        "false_alarms_per_1000": stable.false_alarms_per_1000,
-        "hits": stable.outcomes.count("hit"),
-        "no_pool": stable.outcomes.count("no_pool"),
-        "human_actions": stable.human_actions,
-        "detection_event": stable.detection_event,
-        "gpu_seconds": stable.gpu_seconds_total,
-    }
+    stable_fig = None
+    if stable is not None:
+        stable_fig = {
+            "draws": stable.spec.stable_live,
+            "change_alarms": stable.false_alarms,
+            "false_alarms_per_1000": stable.false_alarms_per_1000,
+            "hits": stable.outcomes.count("hit"),
+            "no_pool": stable.outcomes.count("no_pool"),
+            "human_actions": stable.human_actions,
+            "detection_event": stable.detection_event,
+            "gpu_seconds": stable.gpu_seconds_total,
+        }
+    everything = [*switched, *([] if stable is None else [stable]), *unpredictable]
     random_fig = [
         {
             "label": r.spec.label(),
@@ -209,13 +263,15 @@ def main(argv: list[str] | None = None) -> int:
     met = targets(sw, stable, unpredictable)
     figures: dict[str, Any] = {
         "quick": args.quick,
-        "wall_s": round(time.perf_counter() - started, 1),
+        "wall_s": round(time.perf_counter() - started, 1)
+        if not args.from_runs
+        else round(sum(r.wall_s for r in everything), 1),
         "switch": sw,
         "per_family": per_family,
         "stable": stable_fig,
         "unpredictable": random_fig,
         "targets_met": met,
-        "runs": [r.summary() for r in [*switched, stable, *unpredictable]],
+        "runs": [r.summary() for r in everything],
     }
 
     def cell(value: Any) -> str:
@@ -235,11 +291,14 @@ def main(argv: list[str] | None = None) -> int:
             for name, f in [*per_family.items(), ("all", sw)]
         ],
     )  # fmt: skip
-    print(
-        f"\nstable regime: {stable_fig['draws']} draws, {stable_fig['hits']} hits, "
-        f"{stable_fig['no_pool']} unpredicted, {stable_fig['change_alarms']} change alarms "
-        f"(detection event: {stable_fig['detection_event']})"
-    )
+    if stable_fig is None:
+        print("\nstable regime: not measured in this run")
+    else:
+        print(
+            f"\nstable regime: {stable_fig['draws']} draws, {stable_fig['hits']} hits, "
+            f"{stable_fig['no_pool']} unpredicted, {stable_fig['change_alarms']} change alarms "
+            f"(detection event: {stable_fig['detection_event']})"
+        )
     for r in random_fig:
         print(
             f"{r['label']}: {r['pipeline_runs']} pipeline run(s), "

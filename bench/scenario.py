@@ -44,7 +44,7 @@ import tempfile
 import time
 from bisect import bisect_right
 from contextlib import closing
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -225,6 +225,17 @@ class ScenarioResult:
         lines.append("outcomes=" + "".join(_GLYPH.get(o, "?") for o in self.outcomes))
         lines.append("decisions=" + ", ".join(self.decisions))
         return "\n".join(lines)
+
+
+def result_from_summary(summary: dict[str, Any]) -> ScenarioResult:
+    """A ScenarioResult back from its `summary()` (as saved in a runs file)."""
+    names = {f.name for f in fields(ScenarioResult)}
+    data = {k: v for k, v in summary.items() if k in names}
+    spec = dict(data.pop("spec"))
+    if spec.get("switch") is not None:
+        spec["switch"] = Switch(**spec["switch"])
+    data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return ScenarioResult(spec=ScenarioSpec(**spec), **data)
 
 
 _GLYPH = {"hit": "H", "miss": ".", "no_pool": "_"}

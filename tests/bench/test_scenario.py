@@ -19,7 +19,7 @@ import pytest
 
 from actors.audit import AuditRecord
 from actors.config import Settings
-from bench.scenario import ScenarioSpec, Switch, measure, scenario_draws
+from bench.scenario import ScenarioSpec, Switch, measure, result_from_summary, scenario_draws
 
 MOD = Settings().ingestion.mod
 
@@ -192,3 +192,15 @@ def test_command_runs_one_scenario_and_refuses_a_bad_one(tmp_path: Path) -> None
                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert bad.returncode == 2
     assert "changes neither the seed nor the family" in bad.stderr
+
+
+def test_a_saved_summary_reads_back_as_the_same_result(tmp_path: Path) -> None:
+    """`result_from_summary(result.summary())` (a runs file of bench.recovery --part) gives
+    back the result it was written from, spec and switch included."""
+    segments = [[], [], [], [], [], [job(1.5)], [rec("decision", "change_alarm")], [], [], [],
+                [rec("system", "stopped", actor="system", dead_letters=1)]]  # fmt: skip
+    marks = write_state(tmp_path / "s", SPEC, "HHHH..HHHH", segments)
+    result = measure(SPEC, tmp_path / "s", marks, 2.5)
+    again = result_from_summary(json.loads(json.dumps(result.summary(), default=str)))
+    assert again == result
+    assert again.spec.switch == Switch(new_seed=777)
