@@ -102,21 +102,20 @@ def test_switch_figures_come_from_the_records(tmp_path: Path) -> None:
     assert result.decisions[:2] == ("-1:accept:n_draws", "1:change_alarm:cusum")
 
 
-def test_without_change_alarms_the_first_retrain_decision_stands_in(tmp_path: Path) -> None:
-    """No change_alarm record at all: the first non-refresh trigger decision after the switch
-    is the detection (and says so); refresh decisions never count. Dead letters and a settle
-    that left a request claimed are reported."""
+def test_only_change_alarms_count_as_detection(tmp_path: Path) -> None:
+    """Other trigger decisions (a refresh, a retrain, a skipped rule) are never a detection:
+    without a change_alarm record there is none. Dead letters and a settle that left a request
+    claimed are reported."""
     segments = [[], [], [rec("decision", "accept", rule="refresh")], [], [], [],
-                [rec("decision", "reject", rule="consecutive_misses")], [], [], [],
+                [rec("decision", "skipped", rule="n_draws")], [], [], [],
                 [rec("system", "stopped", actor="system", dead_letters=2)]]  # fmt: skip
     marks = write_state(tmp_path / "s", SPEC, "HHHH......", segments)
     result = measure(SPEC, tmp_path / "s", marks, 1.0, ["d-000041.json"])
-    assert result.detection_event == "decision"
-    assert result.detection_delay == 2
+    assert result.detection_event == "change_alarm"
+    assert result.detection_delay is None
     assert result.false_alarms == 0
     assert result.recovery_delay is None
     assert result.dead_letters == 2
-    assert any("first non-refresh" in n for n in result.notes)
     assert any("d-000041.json" in n for n in result.notes)
 
 
