@@ -58,7 +58,7 @@ from messages.enums import LearningLoopScope
 from messages.errors import ActorError
 from messages.ingestion import DrawIngested
 from messages.llm import Decide, Decision
-from messages.requests import RequestFiled, RequestFinished
+from messages.requests import RequestFiled, RequestFinished, SupersedeRequest
 from pipeline.params import SieveParams
 from pipeline.seed_search import draws_to_identify, search_space
 
@@ -406,7 +406,9 @@ class TriggerActor(Actor):
             )
             if plan.supersedes is not None:
                 await self.system.ref(WATCHER).tell(
-                    _supersede_message(cause, self.name, plan.supersedes, plan.decision_id)
+                    SupersedeRequest.caused_by(
+                        cause, sender=self.name, request_id=plan.supersedes, by=plan.decision_id
+                    )
                 )
             await self.system.ref(WATCHER).tell(
                 RequestFiled.caused_by(cause, sender=self.name, request_id=plan.decision_id)
@@ -883,9 +885,3 @@ def _model_record(
         top_survivors=top,
         churn=churn,
     )
-
-
-def _supersede_message(cause: Any, sender: str, request_id: str, by: str) -> Any:
-    from messages.requests import SupersedeRequest
-
-    return SupersedeRequest.caused_by(cause, sender=sender, request_id=request_id, by=by)

@@ -23,10 +23,8 @@ from actors.paths import StatePaths
 from actors.pending import pending_items
 from actors.pending import render as render_pending
 from actors.store import StoreError, connect, in_transaction
-from actors.trigger import ledger
+from actors.trigger import filing, ledger
 from actors.watcher import spool
-from messages.base import utcnow
-from messages.requests import REQUEST_ADAPTER
 
 if TYPE_CHECKING:
     import argparse
@@ -118,22 +116,11 @@ def approve_command(args: argparse.Namespace, settings: Settings) -> int:
         found = _pending(conn, args.decision_id)
         if isinstance(found, str):
             return _fail(found)
-        # A fresh creation time: the watcher refuses requests older than 24 h, and a person
-        # may approve days after the escalation.
-        request = REQUEST_ADAPTER.validate_python({**found["request"], "created_at": utcnow()})
+        user = getpass.getuser()
         try:
-            spool.submit(paths, request)
+            request = filing.approve(conn, paths, found, by=user)
         except spool.SpoolError as exc:
             return _fail(str(exc), EXIT_FAILED)
-        user = getpass.getuser()
-
-        def record(c: sqlite3.Connection) -> None:
-            ledger.set_decision_status(c, args.decision_id, "approved", by=user)
-            ledger.insert_request(
-                c, request.request_id, found["action"], found["rule"], args.decision_id
-            )
-
-        in_transaction(conn, record)
     cid = str(found["correlation_id"])
     _audit(
         paths,

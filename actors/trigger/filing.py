@@ -177,6 +177,35 @@ def commit(conn: sqlite3.Connection, paths: StatePaths, filing: Filing) -> None:
         record_request(conn, filing, filing.decision_id)
 
 
+def approve(
+    conn: sqlite3.Connection, paths: StatePaths, decision: dict[str, Any], *, by: str
+) -> Request:
+    """A person's approval of a pending decision: the same order as `commit` — the request into
+    the spool first (with a fresh `created_at`: the watcher refuses requests older than 24 h,
+    and a person may approve days later), then, in one transaction, the decision `approved` and
+    its request open (with its regime), as Chapter 13 records its own filings."""
+    from actors.store import in_transaction
+    from messages.base import utcnow
+    from messages.requests import REQUEST_ADAPTER
+
+    request = REQUEST_ADAPTER.validate_python({**decision["request"], "created_at": utcnow()})
+    submit(paths, request)
+
+    def record(c: sqlite3.Connection) -> None:
+        ledger.set_decision_status(c, str(decision["decision_id"]), "approved", by=by)
+        ledger.insert_request(
+            c,
+            request.request_id,
+            str(decision["action"]),
+            str(decision["rule"]),
+            str(decision["decision_id"]),
+            history_from=request.history_from,
+        )
+
+    in_transaction(conn, record)
+    return request
+
+
 def record_decision(conn: sqlite3.Connection, filing: Filing) -> None:
     """The decision row (every outcome, with its reasons)."""
     ledger.insert_decision(

@@ -10,7 +10,7 @@ import pytest
 from actors.pending import pending_items
 from actors.services import LLM, TRIGGER, WATCHER
 from actors.testing import harness_settings, open_test_system, probe, scripted_llm
-from actors.trigger import cli, ledger
+from actors.trigger import cli, filing, ledger
 from actors.trigger.context import ModelRecord
 from actors.trigger.detector import ModelPrior
 from actors.watcher import spool
@@ -150,8 +150,25 @@ async def test_without_a_usable_proposal_it_escalates_and_a_person_decides(
         assert [(r.request_id, r.action) for r in ledger.open_requests(conn)] == [
             (first, "pipeline_rerun")
         ]
+        regime = {
+            "request": {**found[0]["request"], "history_from": draw_id(2), "request_id": "r-regime"}
+        }
+        with_regime = {**found[0], **regime, "decision_id": "d-regime"}
+        filed = filing.approve(conn, settings_paths(settings), with_regime, by="tester")
+        assert filed.history_from == draw_id(2)
+        [(kept,)] = conn.execute(
+            "SELECT history_from FROM trigger_requests WHERE decision_id = 'd-regime'"
+        ).fetchall()
+        assert kept == draw_id(2)  # an approved retrain keeps its regime, as Chapter 13's own
     finally:
         conn.close()
+
+
+def settings_paths(settings: Settings) -> Any:
+    """The test's state directory layout."""
+    from actors.paths import StatePaths
+
+    return StatePaths(settings.state_dir)
 
 
 def ledger_conn(settings: Settings) -> Any:
