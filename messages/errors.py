@@ -46,6 +46,14 @@ class MailboxFullError(ActorError):
     """Raised by tell_nowait() when the target mailbox is full."""
 
 
+class StoppedForShutdownError(WatcherError):
+    """Raised to the asker of a job that the system's shutdown stopped: it has no verdict.
+
+    Not an `ActorError` on purpose: it is not a failure of the request. The request stays in
+    progress (claimed in the spool) and its unit runs again after the restart.
+    """
+
+
 class InputError(WatcherError):
     """Raised when an input file or request breaks a rule; names the input and the rule."""
 

@@ -35,7 +35,7 @@ from actors.runtime import Actor, handles
 from actors.services import LLM
 from messages.base import new_id
 from messages.dispatch import CancelJobs, JobFinished, JobProgress, RunJob
-from messages.errors import ConfigError, InputError
+from messages.errors import ConfigError, InputError, StoppedForShutdownError
 from messages.lifecycle import Describe, Described
 from messages.llm import ReleaseVRAM, VRAMReleased, VRAMReturned
 
@@ -296,9 +296,12 @@ class GPUDispatchActor(Actor):
         argv = plan.pieces[0].argv
         finished = self._finished(msg, "cancelled", argv=argv, error="cancelled")
         stop = self._stops.setdefault(msg.message_id, anyio.Event())
+        interrupted: StoppedForShutdownError | None = None
         self._running += 1
         try:
             finished = await self._run_guarded(msg, plan, stop)
+        except StoppedForShutdownError as exc:
+            interrupted = exc  # no verdict: the asker leaves its request for the restart
         except Exception as exc:
             self.log.exception("job.error", job=msg.job)
             finished = self._finished(msg, "failed", argv=argv, error=repr(exc))
@@ -306,7 +309,10 @@ class GPUDispatchActor(Actor):
             self._running -= 1
             self._stops.pop(msg.message_id, None)
             if slot is not None:
-                slot.set(finished)
+                if interrupted is not None:
+                    slot.fail(interrupted)
+                else:
+                    slot.set(finished)
             self.system.work_finished()
 
     async def _run_guarded(self, msg: RunJob, plan: _Plan, stop: anyio.Event) -> JobFinished:
@@ -355,9 +361,11 @@ class GPUDispatchActor(Actor):
                 tg.start_soon(one, piece)
         if self._shutdown.is_set():
             # Stopped by the shutdown, not by the job or a person: no verdict is given, so the
-            # request stays in progress and its unit runs again after the restart.
+            # request stays in progress and its unit runs again after the restart. The asker
+            # hears so at once (before, it waited out its whole shutdown phase for a reply).
             self.log.info("job.stopped_for_shutdown", job=msg.job)
-            await anyio.sleep_forever()
+            reason = f"job {msg.job} was stopped by the shutdown; it runs again after the restart"
+            raise StoppedForShutdownError(reason)
         duration = anyio.current_time() - started
         common: dict[str, Any] = {
             "argv": argv,

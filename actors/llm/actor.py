@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.to_thread
 
-from actors.llm.client import WorkerClient
+from actors.llm.client import WorkerClient, WorkerStoppedError
 from actors.llm.decide import decide
 from actors.llm.heuristic import heuristic_decision
 from actors.llm.models import resolve_model
@@ -56,8 +56,20 @@ class LLMActor(Actor):
         # Loaded at start-up whatever `reload` says: a model that will not load, or a grammar
         # llama.cpp will not compile, must stop start-up (naming it), not the first decision.
         await self._ensure_worker()
+        self.start_soon(self._cut_generation_on_shutdown)
         if self.config.idle_unload_s is not None:
             self.start_soon(self._unload_when_idle, self.config.idle_unload_s)
+
+    async def _cut_generation_on_shutdown(self) -> None:
+        """At the first word of a shutdown, end a worker that is mid-generation.
+
+        Its answer (up to a minute on a CPU) would come after the system has stopped caring,
+        and waiting for it stretched the stop far past its bound: the worker reads `exit` only
+        once the generation is over. The caller gets the heuristic's answer at once.
+        """
+        await self.system.wait_stop_requested()
+        if self.client is not None and self.client.in_flight is not None:
+            await self._stop_worker("shutdown during a generation", grace_s=0.0)
 
     async def _unload_when_idle(self, idle_s: float) -> None:
         # Polled from a task, so a worker idle for `idle_s` is stopped even with no message.
@@ -87,12 +99,14 @@ class LLMActor(Actor):
             await self._audit("worker_started", to_state="loaded", pid=self.client.pid)
         return self.client
 
-    async def _stop_worker(self, reason: str) -> int:
+    async def _stop_worker(self, reason: str, *, grace_s: float = 5.0) -> int:
         client, self.client = self.client, None
         if client is None:
             return 0
         pid = client.pid
-        freed = await client.stop(grace_s=5.0)
+        if client.in_flight is not None and self.system.stop_requested:
+            grace_s = 0.0  # a shutdown does not wait for a generation (see above)
+        freed = await client.stop(grace_s=grace_s)
         self.log.info("llm.worker_stopped", pid=pid, freed_bytes=freed, reason=reason)
         await self._audit(
             "worker_stopped",
@@ -136,9 +150,15 @@ class LLMActor(Actor):
 
         start = anyio.current_time()
         tokens = {"in": 0, "out": 0}
-        use_model = self.model_path is not None and not self.leases
+        use_model = (
+            self.model_path is not None and not self.leases and not self.system.stop_requested
+        )
 
         async def generate(prompt: str, grammar_name: str) -> str:
+            if self.system.stop_requested:
+                # No new worker (and no second attempt) once the system is stopping.
+                msg = "the system is shutting down"
+                raise WorkerStoppedError(msg)
             client = await self._ensure_worker()
             self.last_used = anyio.current_time()
             result = await client.generate(
@@ -164,7 +184,11 @@ class LLMActor(Actor):
                 "no model configured"
                 if self.model_path is None
                 else (
-                    "GPU lease out" if self.leases else (outcome.error or "model answer unusable")
+                    "GPU lease out"
+                    if self.leases
+                    else "shutting down"
+                    if self.system.stop_requested and not outcome.error
+                    else (outcome.error or "model answer unusable")
                 )
             )
             self.log.info("llm.fallback", source=outcome.source, reason=why)
@@ -219,7 +243,8 @@ class LLMActor(Actor):
         await self._audit("vram_returned", lease_id=msg.lease_id)
         if self.leases:
             return
-        if self.model_path is not None and self.config.reload == "eager":
+        stopping = self.system.stop_requested
+        if self.model_path is not None and self.config.reload == "eager" and not stopping:
             await self._ensure_worker()
         waiting, self.waiting = self.waiting, []
         for decide_msg, slot in waiting:

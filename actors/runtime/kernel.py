@@ -193,10 +193,15 @@ class ActorSystem:
         await self._stop_requested.wait()
 
     async def shutdown(self) -> None:
-        """Stop every actor in reverse spawn order, one bounded phase each."""
+        """Stop every actor in reverse spawn order, one bounded phase each.
+
+        It first marks the stop as requested (if no signal did), so the actors that act at the
+        first word of a shutdown (GPU dispatch stopping jobs, the LLM cutting a generation
+        short) do so in a harness's shutdown too, not only in the daemon's."""
         if self._shutting_down:
             return
         self._shutting_down = True
+        self._stop_requested.set()
         bound = self.settings.phase_timeout_s
         for name in reversed(self._cells):
             finished = await self._cells[name].stop(bound)

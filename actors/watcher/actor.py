@@ -25,7 +25,7 @@ from actors.watcher.halt import HaltState, read_halt, resume_command, write_halt
 from actors.watcher.reconcile import reconcile_audit
 from messages.base import new_id
 from messages.dispatch import CancelJobs
-from messages.errors import ActorError
+from messages.errors import ActorError, StoppedForShutdownError
 from messages.requests import ProcessSpool, RequestFiled, RequestFinished, SupersedeRequest
 
 if TYPE_CHECKING:
@@ -138,6 +138,8 @@ class WatcherActor(Actor):
 
     async def _process_pending(self) -> None:
         for path in await anyio.to_thread.run_sync(spool.pending, self.paths):
+            if self.system.stop_requested:
+                return  # nothing new is claimed once the system is stopping
             halt = await anyio.to_thread.run_sync(read_halt, self.halt_file)
             if halt is not None:
                 self.log.warning(
@@ -221,6 +223,11 @@ class WatcherActor(Actor):
         execution = Execution(self.system, self.services, self.log, self.name, request)
         try:
             outcome = await execution.run()
+        except StoppedForShutdownError as exc:
+            # Not an outcome: the request stays claimed, with its progress, and is requeued
+            # by `_recover` at the next start (its interrupted unit runs again).
+            self.log.info("request.left_for_restart", request_id=request_id, reason=str(exc))
+            return
         except ActorError as exc:
             # Another actor did not answer (timeout, stopped, refused): the request fails with
             # the reason; the watcher itself carries on with the next one.

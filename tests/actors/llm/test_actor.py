@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import anyio
 import pytest
 
 from actors.llm.actor import LLMActor
+from actors.llm.client import WorkerClient
 from actors.services import LLM, TRIGGER
 from actors.testing import Harness, harness_settings, open_test_system, probe
 from messages.decisions import Chapter13Proposal, MetricThreshold, StepAction, StepDecision
@@ -19,6 +22,7 @@ from messages.llm_worker import GenerateText
 
 pytestmark = pytest.mark.anyio
 
+FAKE_WORKER = Path(__file__).with_name("fake_worker.py")
 PASSING = (MetricThreshold(metric="scored", min=1),)
 
 
@@ -113,6 +117,46 @@ async def test_killed_worker_is_replaced_and_the_caller_gets_an_answer(
         assert after.attempts >= 1
         assert actor.client is not None
         assert actor.client.pid != pid
+
+
+async def test_a_shutdown_cuts_a_generation_short(
+    tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop requested while the worker generates ends the worker at once (it would read
+    `exit` only after the generation) and the caller gets the heuristic's answer: a minute-long
+    answer on a CPU can no longer stretch the daemon's shutdown. No new worker starts."""
+    start = WorkerClient.start.__func__  # type: ignore[attr-defined]
+
+    async def hanging(cls: type[WorkerClient], path: Path, **kwargs: Any) -> WorkerClient:
+        # The fake worker sleeps inside the generation without reading stdin, as llama.cpp does.
+        return await start(cls, path, command=[sys.executable, str(FAKE_WORKER), "hang"], **kwargs)
+
+    monkeypatch.setattr(WorkerClient, "start", classmethod(hanging))
+    settings = harness_settings(tmp_path, llm={"model": str(tiny_model)})
+    async with open_test_system(tmp_path, fakes={TRIGGER: probe()}, settings=settings) as h:
+        actor = _llm_actor(h)
+        assert actor.client is not None
+        pid = actor.client.pid
+        answers: list[Decision] = []
+
+        async def decide() -> None:
+            answers.append(await ask_decide(h, scored=5))
+
+        # A safety net, not a speed limit: before the fix the answer never came.
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(decide)
+                await actor.client.wait_in_flight(GenerateText.model_fields["kind"].default)
+                h.system.kernel.request_stop()
+        assert answers[0].source == "heuristic"
+    assert not await anyio.Path(f"/proc/{pid}").exists()
+    # One stop, the cut: no worker was started again while stopping (its stop would be here).
+    stops = [
+        json.loads(line)
+        for line in (tmp_path / "audit.jsonl").read_text().splitlines()
+        if '"worker_stopped"' in line
+    ]
+    assert [r["detail"]["reason"] for r in stops] == ["shutdown during a generation"]
 
 
 def _llm_actor(h: Harness) -> LLMActor:
