@@ -16,7 +16,8 @@ from actors.gpu.inventory import detect_inventory
 from actors.gpu.plugins import build_registry
 from actors.ingestion.history import latest_fingerprint
 from actors.paths import StatePaths
-from actors.watcher import spool
+from actors.watcher import outcomes, spool
+from actors.watcher import progress as progress_store
 from actors.watcher.plan import plan_request, render_plan
 from messages.enums import LearningLoopScope
 from messages.requests import LearningLoop, SelfplayRetrain
@@ -145,15 +146,11 @@ async def run_foreground(settings: Settings, request: Request) -> int:
         rid = request.request_id
 
         def outcome(conn: sqlite3.Connection) -> tuple[str, str]:
-            row = conn.execute(
-                "SELECT status, reason FROM request_outcomes WHERE request_id = ?", (rid,)
-            ).fetchone()
-            if row is not None:
-                return str(row[0]), str(row[1])
-            row = conn.execute(
-                "SELECT status, reason FROM request_progress WHERE request_id = ?", (rid,)
-            ).fetchone()
-            return (str(row[0]), str(row[1])) if row else ("pending", "not processed")
+            ended = outcomes.outcome_of(conn, rid)
+            if ended is not None:
+                return ended
+            saved = progress_store.load(conn, rid)
+            return (saved.status, saved.reason) if saved else ("pending", "not processed")
 
         status, reason = await system.services.store.run(outcome)
     bars.close()

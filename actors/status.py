@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from actors.gpu import lease as lease_store
 from actors.ingestion.history import recent_draws, stream_counts
 from actors.paths import SPOOL_STATES, StatePaths
+from actors.trigger import ledger
+from actors.watcher import outcomes as outcome_store
 from actors.watcher.halt import read_halt, resume_command
 
 if TYPE_CHECKING:
@@ -62,18 +64,18 @@ def _store(paths: StatePaths) -> dict[str, Any]:
         conn.execute("PRAGMA query_only=ON")
         per_stream = stream_counts(conn)  # the draws table's owner: actors.ingestion.history
         last = recent_draws(conn, "real", 5)
-        hit = conn.execute(
-            "SELECT value, recorded_at FROM diagnostics WHERE metric = 'hit_rate'"
-            " AND stream = 'real' ORDER BY id DESC LIMIT 1"
-        ).fetchone()
+        hit = ledger.latest_hit_rate(conn)
         leases_out = lease_store.leases_out(conn)
         leases_total = lease_store.lease_count(conn)
         outcomes = [
-            {"request_id": r[0], "type": r[1], "status": r[2], "reason": r[3], "at": r[4]}
-            for r in conn.execute(
-                "SELECT request_id, request_type, status, reason, finished_at"
-                " FROM request_outcomes ORDER BY finished_at DESC LIMIT 3"
-            )
+            {
+                "request_id": r["request_id"],
+                "type": r["request_type"],
+                "status": r["status"],
+                "reason": r["reason"],
+                "at": r["finished_at"],
+            }
+            for r in outcome_store.latest(conn, 3)
         ]
     except sqlite3.Error as exc:
         return {"note": f"store unreadable: {exc}"}

@@ -7,6 +7,7 @@ import json
 import os
 from typing import TYPE_CHECKING
 
+from actors.ingestion.history import draw_position, draws_in_time_order
 from messages.errors import InputError
 
 if TYPE_CHECKING:
@@ -35,28 +36,20 @@ def write_history(
     Raises:
         HistoryStartError: `start_draw_id` is not a draw of `stream`.
     """
-    where, params = "stream = ?", [stream]
+    start = None
     if start_draw_id is not None:
-        row = conn.execute(
-            "SELECT timestamp, seq FROM draws WHERE stream = ? AND draw_id = ?",
-            (stream, start_draw_id),
-        ).fetchone()
-        if row is None:
+        start = draw_position(conn, stream, start_draw_id)  # the draws table's owner
+        if start is None:
             raise HistoryStartError(
                 f"history_from {start_draw_id!r}",
                 f"is not a draw of stream {stream!r}",
                 "the job's history cannot start there",
             )
-        where += " AND (timestamp > ? OR (timestamp = ? AND seq >= ?))"
-        params += [row[0], row[0], row[1]]
     digest = hashlib.sha256()
     count = 0
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", encoding="utf-8") as handle:
-        rows = conn.execute(
-            f"SELECT draw_id, timestamp, value FROM draws WHERE {where} ORDER BY timestamp, seq",
-            params,
-        )
+        rows = draws_in_time_order(conn, stream, start=start)
         for draw_id, timestamp, value in rows:
             line = json.dumps({"draw_id": draw_id, "timestamp": timestamp, "value": value}) + "\n"
             handle.write(line)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from actors.store.rows import as_dicts
 from messages.errors import WatcherError
 
 if TYPE_CHECKING:
@@ -20,9 +21,12 @@ __all__ = [
     "LeaseError",
     "close_abandoned",
     "lease_count",
+    "leases_of",
     "leases_out",
+    "open_count",
     "record_returned",
     "record_taken",
+    "returned_durations",
 ]
 
 
@@ -85,3 +89,33 @@ def leases_out(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 def lease_count(conn: sqlite3.Connection) -> int:
     """Leases ever taken."""
     return int(conn.execute("SELECT COUNT(*) FROM leases").fetchone()[0])
+
+
+def open_count(conn: sqlite3.Connection) -> int:
+    """Leases out now (taken, not returned)."""
+    return int(conn.execute("SELECT COUNT(*) FROM leases WHERE returned_at IS NULL").fetchone()[0])
+
+
+def returned_durations(conn: sqlite3.Connection) -> list[float | None]:
+    """Seconds each returned lease was held (None where a stamp does not parse)."""
+    rows = conn.execute(
+        "SELECT (julianday(returned_at) - julianday(taken_at)) * 86400.0"
+        " FROM leases WHERE returned_at IS NOT NULL"
+    ).fetchall()
+    return [None if r[0] is None else float(r[0]) for r in rows]
+
+
+def leases_of(
+    conn: sqlite3.Connection, *, correlation_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The latest 200 leases (of one flow when `correlation_id` is given), newest first, with
+    their duration in seconds once returned."""
+    where, params = ("WHERE correlation_id = ?", (correlation_id,)) if correlation_id else ("", ())
+    return as_dicts(
+        conn.execute(
+            "SELECT lease_id, job, correlation_id, taken_at, returned_at, outcome,"
+            " (julianday(returned_at) - julianday(taken_at)) * 86400.0 AS duration_s"
+            f" FROM leases {where} ORDER BY taken_at DESC LIMIT 200",
+            params,
+        )
+    )

@@ -101,3 +101,17 @@ def mark_announced(conn: sqlite3.Connection, file_ids: Iterable[int]) -> None:
     conn.executemany(
         "UPDATE ingest_files SET announced_at = ? WHERE id = ?", [(now, i) for i in file_ids]
     )
+
+
+def outcome_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Handled files per outcome (processed, quarantined)."""
+    rows = conn.execute("SELECT outcome, COUNT(*) FROM ingest_files GROUP BY outcome").fetchall()
+    return {str(outcome): int(count) for outcome, count in rows}
+
+
+def unannounced_count(conn: sqlite3.Connection) -> int:
+    """Committed files that appended draws the TriggerActor has not been told yet."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM ingest_files WHERE announced_at IS NULL AND appended > 0"
+    ).fetchone()
+    return int(row[0])

@@ -2,7 +2,8 @@
 
 This module owns the `draws` table: every other module reads it through the functions here
 (`stream_counts`, `latest_fingerprint`, `recent_draws`, `values_in_time_order`,
-`draws_of_file`), so its columns and their meaning are defined in one place.
+`draws_in_time_order`, `draw_position`, `draws_of_file`, `stream_summaries`), so its columns
+and their meaning are defined in one place.
 
 Dedupe by `draw_id` and by (timestamp, value); a conflicting duplicate (same id, other content)
 fails the whole file. Every appended draw extends a SHA-256 hash chain over its stream's
@@ -307,11 +308,10 @@ def verify_chain(conn: sqlite3.Connection, stream: str) -> ChainCheck:
     return ChainCheck(stream, True, checked, fingerprint)
 
 
-def history_summary(conn: sqlite3.Connection, *, last: int = 5) -> dict[str, Any]:
-    """The history section of `status`: per stream counts, last draws, fingerprint; files.
+def stream_summaries(conn: sqlite3.Connection, *, last: int = 5) -> dict[str, Any]:
+    """Per stream: draws, backfill, first and latest timestamp, fingerprint, the `last` draws.
 
-    Pure reads; JSON-ready. `files` counts handled files by outcome, `unannounced` those whose
-    draws the TriggerActor has not been told yet; `injector` gives each synthetic stream's position.
+    Pure reads; JSON-ready (the streams part of `actors.ingestion.summary.history_summary`).
     """
     streams: dict[str, Any] = {}
     groups = conn.execute(
@@ -342,24 +342,29 @@ def history_summary(conn: sqlite3.Connection, *, last: int = 5) -> dict[str, Any
                 for r in recent
             ],
         }
-    outcomes = dict(
-        conn.execute("SELECT outcome, COUNT(*) FROM ingest_files GROUP BY outcome").fetchall()
+    return streams
+
+
+def draw_position(conn: sqlite3.Connection, stream: str, draw_id: str) -> tuple[str, int] | None:
+    """(timestamp, seq) of one draw of `stream` — where it sits in time order — or None."""
+    row = conn.execute(
+        "SELECT timestamp, seq FROM draws WHERE stream = ? AND draw_id = ?", (stream, draw_id)
+    ).fetchone()
+    return None if row is None else (str(row[0]), int(row[1]))
+
+
+def draws_in_time_order(
+    conn: sqlite3.Connection, stream: str, *, start: tuple[str, int] | None = None
+) -> Iterator[tuple[str, str, int]]:
+    """(draw_id, timestamp, value) of `stream` in time order, lazily, from the draw at `start`
+    (a `draw_position`) on when given; backfill at its place in time."""
+    where = "stream = ?"
+    params: list[Any] = [stream]
+    if start is not None:
+        where += " AND (timestamp > ? OR (timestamp = ? AND seq >= ?))"
+        params += [start[0], start[0], start[1]]
+    rows = conn.execute(
+        f"SELECT draw_id, timestamp, value FROM draws WHERE {where} ORDER BY timestamp, seq",
+        params,
     )
-    unannounced = conn.execute(
-        "SELECT COUNT(*) FROM ingest_files WHERE announced_at IS NULL AND appended > 0"
-    ).fetchone()[0]
-    injector = {
-        r[0]: {"position": r[1], "updated_at": r[2]}
-        for r in conn.execute(
-            "SELECT stream, position, updated_at FROM synthetic_injector ORDER BY stream"
-        )
-    }
-    return {
-        "streams": streams,
-        "files": {
-            "processed": outcomes.get("processed", 0),
-            "quarantined": outcomes.get("quarantined", 0),
-            "unannounced": unannounced,
-        },
-        "injector": injector,
-    }
+    yield from rows

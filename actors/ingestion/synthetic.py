@@ -251,3 +251,13 @@ def inject(
         ),
     )
     return Injection(file_id, config.stream, cursor.position, after.position, report)
+
+
+def injector_positions(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """Each synthetic stream's position and when it last moved, by stream name."""
+    return {
+        r[0]: {"position": r[1], "updated_at": r[2]}
+        for r in conn.execute(
+            "SELECT stream, position, updated_at FROM synthetic_injector ORDER BY stream"
+        )
+    }

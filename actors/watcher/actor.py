@@ -20,6 +20,7 @@ import watchfiles
 from actors.runtime import Actor, handles
 from actors.services import GPU, TRIGGER
 from actors.watcher import outcomes, spool
+from actors.watcher import progress as progress_store
 from actors.watcher.execution import Execution, Outcome
 from actors.watcher.halt import HaltState, read_halt, resume_command, write_halt
 from actors.watcher.reconcile import reconcile_audit
@@ -116,13 +117,7 @@ class WatcherActor(Actor):
         return await self.services.store.run(lambda conn: outcomes.status_of(conn, request_id))
 
     async def _started(self, request_id: str) -> bool:
-        def query(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(
-                "SELECT 1 FROM request_progress WHERE request_id = ?", (request_id,)
-            ).fetchone()
-            return row is not None
-
-        return await self.services.store.run(query)
+        return await self.services.store.run(lambda conn: progress_store.started(conn, request_id))
 
     # -- intake -------------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ look). A halted or escalated request keeps its progress, so `resume` continues i
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio.to_thread
@@ -16,6 +15,7 @@ from pydantic import ValidationError
 
 from actors.services import BUNDLE, GPU, LLM, TRIGGER
 from actors.watcher import progress as progress_store
+from actors.watcher import steps as step_store
 from actors.watcher.halt import read_halt
 from actors.watcher.rules import (
     Limits,
@@ -440,23 +440,17 @@ class Execution:
         request = self.request
 
         def record(conn: sqlite3.Connection) -> None:
-
-            conn.execute(
-                "INSERT INTO step_outcomes (run_id, request_id, step_id, attempt, status, action,"
-                " confidence, summary, correlation_id, recorded_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    self.run_id,
-                    request.request_id,
-                    unit_bundle_id(unit),
-                    attempt,
-                    "evaluated",
-                    action,
-                    confidence,
-                    reason,
-                    request.correlation_id,
-                    datetime.now(UTC).isoformat(),
-                ),
+            step_store.record(
+                conn,
+                run_id=self.run_id,
+                request_id=request.request_id,
+                step_id=unit_bundle_id(unit),
+                attempt=attempt,
+                status="evaluated",
+                action=action,
+                confidence=confidence,
+                summary=reason,
+                correlation_id=request.correlation_id,
             )
 
         await self.services.store.run(record)

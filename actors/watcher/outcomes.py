@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from actors.store.rows import as_dicts
 from messages.base import new_id
 
 if TYPE_CHECKING:
@@ -74,6 +75,43 @@ def recent(conn: sqlite3.Connection, limit: int = 3) -> list[tuple[str, str, str
         (limit,),
     ).fetchall()
     return [(str(a), str(b), str(c), str(d)) for a, b, c, d in rows]
+
+
+def latest(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
+    """The latest `limit` outcomes, newest first, as dicts: request_id, request_type, status,
+    correlation_id, reason, finished_at."""
+    return as_dicts(
+        conn.execute(
+            "SELECT request_id, request_type, status, correlation_id, reason, finished_at"
+            " FROM request_outcomes ORDER BY finished_at DESC LIMIT ?",
+            (limit,),
+        )
+    )
+
+
+def outcome_row(conn: sqlite3.Connection, request_id: str) -> dict[str, Any] | None:
+    """Every column of one request's outcome (detail still JSON text), or None."""
+    rows = as_dicts(
+        conn.execute("SELECT * FROM request_outcomes WHERE request_id = ?", (request_id,))
+    )
+    return rows[0] if rows else None
+
+
+def oldest_first(conn: sqlite3.Connection) -> list[tuple[str, str, str, str, str]]:
+    """Every outcome, oldest first: (request_id, request_type, status, correlation_id, reason)."""
+    rows = conn.execute(
+        "SELECT request_id, request_type, status, correlation_id, reason"
+        " FROM request_outcomes ORDER BY finished_at, request_id"
+    ).fetchall()
+    return [(str(a), str(b), str(c), str(d), str(e)) for a, b, c, d, e in rows]
+
+
+def counts_by_type(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
+    """(request_type, status, count) of every outcome recorded, per type and status."""
+    rows = conn.execute(
+        "SELECT request_type, status, COUNT(*) FROM request_outcomes GROUP BY 1, 2"
+    ).fetchall()
+    return [(str(a), str(b), int(c)) for a, b, c in rows]
 
 
 def open_incident(

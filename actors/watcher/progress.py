@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from actors.store.rows import as_dicts
 
 if TYPE_CHECKING:
     import sqlite3
@@ -48,4 +50,42 @@ def save(conn: sqlite3.Connection, request_id: str, progress: Progress) -> None:
             progress.reason,
             datetime.now(UTC).isoformat(),
         ),
+    )
+
+
+def started(conn: sqlite3.Connection, request_id: str) -> bool:
+    """Whether a request has saved progress (it began running at some point)."""
+    row = conn.execute(
+        "SELECT 1 FROM request_progress WHERE request_id = ?", (request_id,)
+    ).fetchone()
+    return row is not None
+
+
+def progress_row(conn: sqlite3.Connection, request_id: str) -> dict[str, Any] | None:
+    """Every column of one request's progress, or None if it never started."""
+    rows = as_dicts(
+        conn.execute("SELECT * FROM request_progress WHERE request_id = ?", (request_id,))
+    )
+    return rows[0] if rows else None
+
+
+def waiting_for_a_person(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Parked and escalated requests, oldest first: request_id, status, reason, updated_at."""
+    return as_dicts(
+        conn.execute(
+            "SELECT request_id, status, reason, updated_at FROM request_progress"
+            " WHERE status IN ('parked', 'escalated') ORDER BY updated_at"
+        )
+    )
+
+
+def latest(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
+    """The `limit` most recently updated requests, newest first: request_id, status, reason,
+    updated_at."""
+    return as_dicts(
+        conn.execute(
+            "SELECT request_id, status, reason, updated_at FROM request_progress"
+            " ORDER BY updated_at DESC LIMIT ?",
+            (limit,),
+        )
     )

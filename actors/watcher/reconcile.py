@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 import structlog
 
+from actors.watcher import outcomes as outcome_store
+
 if TYPE_CHECKING:
     import sqlite3
     from pathlib import Path
@@ -46,11 +48,7 @@ class Outcome:
 
 def outcomes(conn: sqlite3.Connection) -> list[Outcome]:
     """Every recorded terminal outcome, oldest first."""
-    rows = conn.execute(
-        "SELECT request_id, request_type, status, correlation_id, reason"
-        " FROM request_outcomes ORDER BY finished_at, request_id"
-    ).fetchall()
-    return [Outcome(*(str(value) for value in row)) for row in rows]
+    return [Outcome(*row) for row in outcome_store.oldest_first(conn)]
 
 
 def audited_endings(path: Path) -> dict[str, set[str]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -21,7 +21,11 @@ from prometheus_client.core import (
     Metric,
 )
 
+from actors.gpu import lease as lease_store
+from actors.ingestion import filelog
 from actors.ingestion.history import stream_counts
+from actors.trigger import ledger
+from actors.watcher import outcomes as outcome_store
 from actors.web.readmodel import connect_readonly
 
 if TYPE_CHECKING:
@@ -29,6 +33,8 @@ if TYPE_CHECKING:
 
     from actors.paths import StatePaths
     from actors.web.feed import AuditFeed
+
+T = TypeVar("T")
 
 # Buckets in seconds: jobs run from a second (step 6) to hours (a full sieve on a big range).
 JOB_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600)
@@ -117,33 +123,17 @@ class ConsoleCollector:
             try:
                 for stream, count in stream_counts(conn).items():  # the draws table's owner
                     draws.add_metric([stream], float(count))
-                for outcome, count in _q(
-                    conn, "SELECT outcome, COUNT(*) FROM ingest_files GROUP BY 1"
-                ):
+                for outcome, count in (_q(filelog.outcome_counts, conn) or {}).items():
                     files.add_metric([str(outcome)], float(count))
-                for hit, count in _q(
-                    conn,
-                    "SELECT hit, COUNT(*) FROM trigger_scores WHERE stream = 'real'"
-                    " AND hit IS NOT NULL GROUP BY 1",
-                ):
+                for hit, count in _q(ledger.score_counts, conn) or []:
                     scored.add_metric(["hit" if hit else "miss"], float(count))
-                for rtype, status, count in _q(
-                    conn,
-                    "SELECT request_type, status, COUNT(*) FROM request_outcomes GROUP BY 1, 2",
-                ):
+                for rtype, status, count in _q(outcome_store.counts_by_type, conn) or []:
                     requests.add_metric([str(rtype), str(status)], float(count))
-                for rule, outcome, count in _q(
-                    conn, "SELECT rule, outcome, COUNT(*) FROM trigger_decisions GROUP BY 1, 2"
-                ):
+                for rule, outcome, count in _q(ledger.decision_counts, conn) or []:
                     decisions.add_metric([str(rule), str(outcome).lower()], float(count))
-                last = _q(
-                    conn,
-                    # The newest row (INSERT OR REPLACE moves a rewritten draw to the end):
-                    # ordering by the JSON draw_index scanned 100,000 bodies (~200 ms).
-                    "SELECT body FROM trigger_diagnostics ORDER BY rowid DESC LIMIT 1",
-                )
-                if last:
-                    body = _loads(last[0][0])
+                last = _q(ledger.latest_diagnostics_body, conn)
+                if last is not None:
+                    body = _loads(last)
                     for name, key in (
                         ("hit_rate", "hit_rate"),
                         ("chance_rate", "chance_rate"),
@@ -155,21 +145,10 @@ class ConsoleCollector:
                         value = body.get(key)
                         if isinstance(value, int | float):
                             gauges[name].add_metric([], float(value))
-                (count,) = _q(
-                    conn,
-                    "SELECT COUNT(*) FROM trigger_decisions WHERE status = 'pending_approval'",
-                )[0] or (0,)
-                pending.add_metric([], float(count))
-                rows = _q(conn, "SELECT COUNT(*) FROM leases WHERE returned_at IS NULL")
-                leases_out.add_metric([], float(rows[0][0] if rows else 0))
+                pending.add_metric([], float(_q(ledger.pending_count, conn) or 0))
+                leases_out.add_metric([], float(_q(lease_store.open_count, conn) or 0))
                 lease_seconds = [
-                    float(v)
-                    for (v,) in _q(
-                        conn,
-                        "SELECT (julianday(returned_at) - julianday(taken_at)) * 86400.0"
-                        " FROM leases WHERE returned_at IS NOT NULL",
-                    )
-                    if v is not None
+                    v for v in (_q(lease_store.returned_durations, conn) or []) if v is not None
                 ]
             finally:
                 conn.close()
@@ -280,11 +259,12 @@ class ConsoleCollector:
         yield from (free, total)
 
 
-def _q(conn: sqlite3.Connection, sql: str) -> list[tuple[Any, ...]]:
+def _q(read: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T | None:
+    """`read(conn)` (a table owner's function), or None when its table is missing."""
     try:
-        return [tuple(r) for r in conn.execute(sql).fetchall()]
+        return read(conn)
     except sqlite3.OperationalError:
-        return []
+        return None
 
 
 def _loads(text: Any) -> dict[str, Any]:

@@ -16,13 +16,18 @@ import json
 import sqlite3
 from contextlib import suppress
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from actors.gpu import lease as lease_store
 from actors.paths import SPOOL_STATES, StatePaths
 from actors.trigger import ledger
+from actors.watcher import outcomes as outcome_store
+from actors.watcher import progress as progress_store
+from actors.watcher import steps as step_store
 from actors.watcher.halt import read_halt, resume_command
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from actors.config import Settings
@@ -36,14 +41,16 @@ def connect_readonly(db: Path) -> sqlite3.Connection:
     return conn
 
 
-def _rows(conn: sqlite3.Connection, sql: str, *params: Any) -> list[dict[str, Any]]:
+T = TypeVar("T")
+
+
+def _read(read: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T | None:
+    """`read(conn)` (a table owner's function), or None when its table is missing."""
     try:
-        cursor = conn.execute(sql, params)
+        return read(conn)
     except sqlite3.OperationalError:
         # A table a newer migration adds (or an older store lacks): nothing to show.
-        return []
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, tuple(row), strict=True)) for row in cursor.fetchall()]
+        return None
 
 
 def _json(text: Any, default: Any = None) -> Any:
@@ -71,14 +78,9 @@ def spool_counts(paths: StatePaths) -> dict[str, int]:
 
 def current_pool(conn: sqlite3.Connection) -> dict[str, Any] | None:
     """The newest registered prediction pool (what the next draw is scored against)."""
-    rows = _rows(
-        conn,
-        "SELECT pool_id, after_draw_id, model_id, request_id, stale, body, registered_at"
-        " FROM trigger_pools ORDER BY seq DESC LIMIT 1",
-    )
-    if not rows:
+    row = _read(ledger.newest_pool_row, conn)
+    if row is None:
         return None
-    row = rows[0]
     body = _json(row.pop("body"), {})
     predictions = body.get("predictions") or body.get("entries") or []
     return {**row, "stale": bool(row["stale"]), "size": len(predictions), "body": body}
@@ -86,14 +88,7 @@ def current_pool(conn: sqlite3.Connection) -> dict[str, Any] | None:
 
 def leases(conn: sqlite3.Connection, *, correlation_id: str | None = None) -> list[dict[str, Any]]:
     """Leases (newest first), with their duration once returned."""
-    where, params = ("WHERE correlation_id = ?", (correlation_id,)) if correlation_id else ("", ())
-    return _rows(
-        conn,
-        "SELECT lease_id, job, correlation_id, taken_at, returned_at, outcome,"
-        " (julianday(returned_at) - julianday(taken_at)) * 86400.0 AS duration_s"
-        f" FROM leases {where} ORDER BY taken_at DESC LIMIT 200",
-        *params,
-    )
+    return _read(lambda c: lease_store.leases_of(c, correlation_id=correlation_id), conn) or []
 
 
 # -- what awaits a person ---------------------------------------------------------------------
@@ -130,11 +125,7 @@ def pending_items(
             }
             for row in ledger.pending_decisions(conn)
         )
-    for row in _rows(
-        conn,
-        "SELECT request_id, status, reason, updated_at FROM request_progress"
-        " WHERE status IN ('parked', 'escalated') ORDER BY updated_at",
-    ):
+    for row in _read(progress_store.waiting_for_a_person, conn) or []:
         items.append(  # noqa: PERF401 (one source of three; a comprehension reads worse)
             {
                 "kind": "request",
@@ -213,19 +204,9 @@ def requests(
 ) -> list[dict[str, Any]]:
     """Requests, newest first: finished ones from the store, open ones from the spool."""
     found: dict[str, dict[str, Any]] = {}
-    for row in _rows(
-        conn,
-        "SELECT request_id, request_type, status, correlation_id, reason, finished_at"
-        " FROM request_outcomes ORDER BY finished_at DESC LIMIT ?",
-        limit,
-    ):
+    for row in _read(lambda c: outcome_store.latest(c, limit), conn) or []:
         found[row["request_id"]] = {**row, "at": row["finished_at"]}
-    for row in _rows(
-        conn,
-        "SELECT request_id, status, reason, updated_at FROM request_progress"
-        " ORDER BY updated_at DESC LIMIT ?",
-        limit,
-    ):
+    for row in _read(lambda c: progress_store.latest(c, limit), conn) or []:
         if row["request_id"] not in found:
             found[row["request_id"]] = {
                 "request_id": row["request_id"],
@@ -277,9 +258,9 @@ def request_detail(
     conn: sqlite3.Connection, paths: StatePaths, request_id: str
 ) -> dict[str, Any] | None:
     """One request: outcome, steps (with the advisor's reasons), leases, Chapter 13's side."""
-    outcome = _rows(conn, "SELECT * FROM request_outcomes WHERE request_id = ?", request_id)
-    progress = _rows(conn, "SELECT * FROM request_progress WHERE request_id = ?", request_id)
-    filed = _rows(conn, "SELECT * FROM trigger_requests WHERE request_id = ?", request_id)
+    outcome = _read(lambda c: outcome_store.outcome_row(c, request_id), conn)
+    progress = _read(lambda c: progress_store.progress_row(c, request_id), conn)
+    filed = _read(lambda c: ledger.request_row(c, request_id), conn)
     spooled: dict[str, Any] | None = None
     for state in SPOOL_STATES:
         candidate = paths.spool_dir(state) / f"{request_id}.json"
@@ -293,24 +274,19 @@ def request_detail(
     if not (outcome or progress or filed or spooled or decided):
         return None
     correlation_id = (
-        (outcome[0]["correlation_id"] if outcome else None)
+        (outcome["correlation_id"] if outcome else None)
         or (spooled["body"].get("correlation_id") if spooled else None)
         or (decided or {}).get("correlation_id")
         or ""
     )
-    steps = _rows(
-        conn,
-        "SELECT step_id, attempt, status, action, confidence, summary, recorded_at, run_id"
-        " FROM step_outcomes WHERE request_id = ? ORDER BY id",
-        request_id,
-    )
-    result = outcome[0] if outcome else {}
+    steps = _read(lambda c: step_store.steps_of(c, request_id), conn) or []
+    result = outcome or {}
     return {
         "request_id": request_id,
         "correlation_id": correlation_id,
         "outcome": {**result, "detail": _json(result.get("detail"), {})} if result else None,
-        "progress": progress[0] if progress else None,
-        "filed": filed[0] if filed else None,
+        "progress": progress,
+        "filed": filed,
         "spool": spooled,
         "steps": steps,
         "leases": leases(conn, correlation_id=correlation_id) if correlation_id else [],
@@ -348,13 +324,7 @@ def lines_with(
 
 def decisions(conn: sqlite3.Connection, *, limit: int = 200) -> list[dict[str, Any]]:
     """Chapter 13's decisions, newest first (JSON columns decoded)."""
-    rows = _rows(
-        conn,
-        "SELECT decision_id, draw_id, draw_index, correlation_id, rule, action, outcome, status,"
-        " reasons, request_id, created_at, decided_by FROM trigger_decisions"
-        " ORDER BY created_at DESC LIMIT ?",
-        limit,
-    )
+    rows = _read(lambda c: ledger.recent_decisions(c, limit), conn) or []
     for row in rows:
         row["reasons"] = _json(row["reasons"], [])
     return rows

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from actors.trigger import ledger
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -32,12 +34,6 @@ FIELDS = (
     "ece",
     "statistic",
     "threshold",
-)
-_SELECT = (
-    "SELECT d.rowid, d.draw_id, d.recorded_at, "
-    + ", ".join(f"json_extract(d.body, '$.{name}')" for name in FIELDS)
-    + ", s.hit FROM trigger_diagnostics d LEFT JOIN trigger_scores s"
-    " ON s.draw_id = d.draw_id AND s.stream = 'real' WHERE d.rowid > ? ORDER BY d.rowid"
 )
 
 
@@ -57,7 +53,7 @@ class LoopSeries:
         """Read rows added since the last refresh (blocking: run it in a worker thread)."""
         with self._lock:
             try:
-                rows = conn.execute(_SELECT, (self._last_rowid,)).fetchall()
+                rows = ledger.per_draw_figures(conn, FIELDS, self._last_rowid)
             except sqlite3.OperationalError:
                 return
             for row in rows:
@@ -188,10 +184,7 @@ def _downsample(arrays: dict[str, np.ndarray], points: int, total: int) -> dict[
 def decision_markers(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """Chapter 13's decisions as chart markers: retrain, refresh or escalation, at their draw."""
     try:
-        rows = conn.execute(
-            "SELECT decision_id, draw_index, rule, action, outcome, status, created_at"
-            " FROM trigger_decisions ORDER BY draw_index, created_at"
-        ).fetchall()
+        rows = ledger.decision_marks(conn)
     except sqlite3.OperationalError:
         return []
     out = []

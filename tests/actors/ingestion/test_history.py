@@ -10,9 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actors.ingestion.filelog import appended_of, mark_announced, pending_files
-from actors.ingestion.history import GENESIS, append_draws, history_summary, verify_chain
+from actors.ingestion.history import GENESIS, append_draws, verify_chain
 from actors.ingestion.ingest import FileOutcome, ingest_bytes
 from actors.ingestion.parse import DrawFileError, parse_records
+from actors.ingestion.summary import history_summary
 from actors.store import connect, in_transaction
 from tests.actors.ingestion.conftest import json_bytes, record
 
