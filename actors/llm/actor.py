@@ -69,7 +69,10 @@ class LLMActor(Actor):
         """
         await self.system.wait_stop_requested()
         if self.client is not None and self.client.in_flight is not None:
-            await self._stop_worker("shutdown during a generation", grace_s=0.0)
+            # Shielded: the LLM's own phase may come meanwhile; the stop (bounded by the
+            # client's kill deadline) and its audit record must not be cut in two.
+            with anyio.CancelScope(shield=True):
+                await self._stop_worker("shutdown during a generation", grace_s=0.0)
 
     async def _unload_when_idle(self, idle_s: float) -> None:
         # Polled from a task, so a worker idle for `idle_s` is stopped even with no message.
