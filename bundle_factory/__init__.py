@@ -32,7 +32,6 @@ from bundle_factory.records import TrendDirection as TrendDirection
 from bundle_factory.records import TrendSummary as TrendSummary
 from bundle_factory.retrieval import EmptyRetriever as EmptyRetriever
 from bundle_factory.retrieval import Retriever as Retriever
-from bundle_factory.retrieval import SqliteRetriever as SqliteRetriever
 from bundle_factory.tokenizer import EstimatorTokenizer as EstimatorTokenizer
 from bundle_factory.tokenizer import LlamaVocabTokenizer as LlamaVocabTokenizer
 from bundle_factory.tokenizer import Tokenizer as Tokenizer
@@ -62,7 +61,6 @@ __all__ = [
     "ResultsError",
     "RetrievalError",
     "Retriever",
-    "SqliteRetriever",
     "StatePathError",
     "StepAwarenessBundle",
     "TokenBudget",

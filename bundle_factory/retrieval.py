@@ -6,21 +6,20 @@ records, and open incidents. What is out, by design: raw decision logs and conve
 retrieval is by recency, so it is explainable and deterministic), and live ground-truth outcomes
 in selfplay bundles (a candidate must not see the real draws it will be shadow-evaluated on).
 
-A new source is added by extending `Retriever`; `build_llm_context` callers never change.
+A new source is added by extending `Retriever`; `build_llm_context` callers never change. The
+store's implementation, `actors.bundle.retrieval.SqliteRetriever`, lives beside the BundleActor and
+reads through the tables' owners: this package never touches the store.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import statistics
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from bundle_factory.errors import RetrievalError
 from bundle_factory.records import Incident, OutcomeRecord, TrendDirection, TrendSummary
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from pathlib import Path
 
 # Trend rule thresholds (see `classify_trend`).
 MIN_TREND_VALUES = 3
@@ -139,137 +138,3 @@ class EmptyRetriever:
     def open_incidents(self) -> tuple[Incident, ...]:
         """No incidents."""
         return ()
-
-
-class SqliteRetriever:
-    """Reads tier 2 from the state store (tables of `actors.store.schema`); never writes.
-
-    Only diagnostics of the `real` stream are read: synthetic draws are kept apart from real
-    history. The caller serialises use of the connection (one thread at a time).
-    """
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        """Wrap an open connection to a migrated store (e.g. from `actors.store.schema.connect`)."""
-        self._conn = conn
-
-    @classmethod
-    def open(cls, path: Path) -> SqliteRetriever:
-        """Open the store at `path` read-only (it must exist and be migrated).
-
-        Raises:
-            RetrievalError: the file does not exist or is not an SQLite database.
-        """
-        try:
-            conn = sqlite3.connect(
-                f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
-            )
-            conn.execute("PRAGMA query_only=ON")
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.Error as exc:
-            msg = f"cannot open state store {path} read-only for retrieval: {exc}"
-            raise RetrievalError(msg) from exc
-        return cls(conn)
-
-    def close(self) -> None:
-        """Close the connection."""
-        self._conn.close()
-
-    def _rows(self, what: str, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        try:
-            return [tuple(row) for row in self._conn.execute(sql, params).fetchall()]
-        except sqlite3.Error as exc:
-            msg = f"cannot read {what} from the state store for retrieval: {exc}"
-            raise RetrievalError(msg) from exc
-
-    def recent_outcomes(self, n: int) -> tuple[OutcomeRecord, ...]:
-        """The last `n` of step_outcomes and request_outcomes together, newest first."""
-        if n <= 0:
-            return ()
-        steps = self._rows(
-            "step outcomes",
-            "SELECT recorded_at, status, request_id, run_id, step_id, attempt, action,"
-            " confidence, summary, id FROM step_outcomes"
-            " ORDER BY recorded_at DESC, id DESC LIMIT ?",
-            (n,),
-        )
-        requests = self._rows(
-            "request outcomes",
-            "SELECT finished_at, status, request_id, request_type, reason FROM request_outcomes"
-            " ORDER BY finished_at DESC, request_id DESC LIMIT ?",
-            (n,),
-        )
-        keyed: list[tuple[str, str, OutcomeRecord]] = []
-        for at, status, req, run, step, attempt, action, conf, summary, row_id in steps:
-            record = OutcomeRecord(
-                source="step",
-                recorded_at=str(at),
-                status=str(status),
-                request_id=str(req),
-                run_id=str(run),
-                step_id=int(step),
-                attempt=int(attempt),
-                action=str(action),
-                confidence=None if conf is None else float(conf),
-                summary=str(summary),
-            )
-            keyed.append((str(at), f"s{int(row_id):012d}", record))
-        for at, status, req, rtype, reason in requests:
-            record = OutcomeRecord(
-                source="request",
-                recorded_at=str(at),
-                status=str(status),
-                request_id=str(req),
-                request_type=str(rtype),
-                summary=str(reason),
-            )
-            keyed.append((str(at), f"r{req}", record))
-        keyed.sort(key=lambda item: (item[0], item[1]), reverse=True)
-        return tuple(record for _at, _key, record in keyed[:n])
-
-    def trends(self, metrics: Sequence[str] | None, window: int) -> tuple[TrendSummary, ...]:
-        """The trend of each metric over its last `window` real-stream values, by metric name."""
-        if metrics is None:
-            names = [
-                str(row[0])
-                for row in self._rows(
-                    "diagnostic metric names",
-                    "SELECT DISTINCT metric FROM diagnostics WHERE stream = 'real'"
-                    " ORDER BY metric LIMIT ?",
-                    (MAX_TREND_METRICS,),
-                )
-            ]
-        else:
-            names = sorted(set(metrics))
-        out = []
-        for metric in names:
-            rows = self._rows(
-                f"diagnostics of {metric!r}",
-                "SELECT value FROM diagnostics WHERE metric = ? AND stream = 'real'"
-                " ORDER BY id DESC LIMIT ?",
-                (metric, window),
-            )
-            if rows:
-                values = [float(row[0]) for row in reversed(rows)]
-                out.append(summarise_trend(metric, values))
-        return tuple(out)
-
-    def open_incidents(self) -> tuple[Incident, ...]:
-        """Incidents whose `resolved_at` is NULL, newest first (at most 100)."""
-        rows = self._rows(
-            "open incidents",
-            "SELECT incident_id, opened_at, severity, source, summary, correlation_id"
-            " FROM incidents WHERE resolved_at IS NULL"
-            " ORDER BY opened_at DESC, incident_id DESC LIMIT ?",
-            (MAX_OPEN_INCIDENTS,),
-        )
-        return tuple(
-            Incident(
-                incident_id=str(iid),
-                opened_at=str(at),
-                severity=str(sev),
-                source=str(src),
-                summary=str(summary),
-                correlation_id=str(corr),
-            )
-            for iid, at, sev, src, summary, corr in rows
-        )

@@ -19,7 +19,6 @@ from bundle_factory.catalog import BUNDLE_TYPES
 from bundle_factory.errors import BundleError
 from bundle_factory.factory import build_llm_context
 from bundle_factory.render import SECTION_TITLES, header
-from bundle_factory.retrieval import Retriever, SqliteRetriever
 from bundle_factory.tokenizer import EstimatorTokenizer, Tokenizer
 
 if TYPE_CHECKING:
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from bundle_factory.bundle import StepAwarenessBundle
+    from bundle_factory.retrieval import Retriever
 
 FIXED_NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
 """The self-test's clock."""
@@ -287,39 +287,42 @@ _MISSING_STATE_FILE = "predictions/pending.json"
 
 
 def seed_store(conn: sqlite3.Connection) -> None:
-    """Write sample outcomes, diagnostics and incidents into a migrated store."""
+    """Write sample outcomes, diagnostics and incidents into a migrated store.
+
+    Written through the tables' owners, on the self-test's fixed dates, so the rows are the
+    daemon's own shape.
+    """
+    # Imported here: the owners belong to the actors package, which the factory itself never
+    # needs (and which imports the factory); only the self-test and the benchmark seed a store.
+    from actors.trigger import ledger
+    from actors.watcher import outcomes, steps
+
     with conn:
         conn.execute("BEGIN")
         for n in range(12):
-            conn.execute(
-                "INSERT INTO step_outcomes (run_id, request_id, step_id, attempt, status,"
-                " action, confidence, summary, correlation_id, recorded_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    f"run-{n // 3:03d}",
-                    f"req-{n // 3:03d}",
-                    (3, 5, 6)[n % 3],
-                    1 + (n % 2),
-                    "succeeded" if n % 4 else "failed",
-                    "proceed" if n % 4 else "retry",
-                    0.6 + 0.02 * n,
-                    f"sample step outcome {n}",
-                    f"corr-{n // 3:03d}",
-                    f"2025-01-{1 + n:02d}T08:00:00+00:00",
-                ),
+            steps.record(
+                conn,
+                run_id=f"run-{n // 3:03d}",
+                request_id=f"req-{n // 3:03d}",
+                step_id=(3, 5, 6)[n % 3],
+                attempt=1 + (n % 2),
+                status="succeeded" if n % 4 else "failed",
+                action="proceed" if n % 4 else "retry",
+                confidence=0.6 + 0.02 * n,
+                summary=f"sample step outcome {n}",
+                correlation_id=f"corr-{n // 3:03d}",
+                recorded_at=f"2025-01-{1 + n:02d}T08:00:00+00:00",
             )
         for n in range(4):
-            conn.execute(
-                "INSERT INTO request_outcomes (request_id, request_type, status, correlation_id,"
-                " reason, finished_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    f"req-{n:03d}",
-                    "learning_loop",
-                    "done" if n != 2 else "failed",
-                    f"corr-{n:03d}",
-                    "" if n != 2 else "step 5 escalated: overfit_ratio 1.42",
-                    f"2025-01-{3 + 3 * n:02d}T09:00:00+00:00",
-                ),
+            outcomes.record(
+                conn,
+                request_id=f"req-{n:03d}",
+                request_type="learning_loop",
+                status="done" if n != 2 else "failed",
+                correlation_id=f"corr-{n:03d}",
+                reason="" if n != 2 else "step 5 escalated: overfit_ratio 1.42",
+                detail={},
+                finished_at=f"2025-01-{3 + 3 * n:02d}T09:00:00+00:00",
             )
         for metric, values in (
             ("match_rate", [0.02, 0.021, 0.023, 0.024, 0.026, 0.027, 0.029, 0.03]),
@@ -327,37 +330,32 @@ def seed_store(conn: sqlite3.Connection) -> None:
             ("confidence", [0.7, 0.7, 0.701, 0.7, 0.699, 0.7, 0.7, 0.7]),
         ):
             for n, value in enumerate(values):
-                conn.execute(
-                    "INSERT INTO diagnostics (draw_id, metric, value, recorded_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (f"d{n:04d}", metric, value, f"2025-01-{1 + n:02d}T10:00:00+00:00"),
+                ledger.insert_figure(
+                    conn,
+                    draw_id=f"d{n:04d}",
+                    metric=metric,
+                    value=value,
+                    recorded_at=f"2025-01-{1 + n:02d}T10:00:00+00:00",
                 )
-        conn.execute(
-            "INSERT INTO incidents (incident_id, opened_at, resolved_at, severity, source,"
-            " summary, correlation_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                "inc-1",
-                "2025-01-09T09:00:00+00:00",
-                None,
-                "high",
-                "watcher",
-                "request req-002 escalated at step 5 (overfit_ratio 1.42 > 1.3)",
-                "corr-002",
-            ),
+        outcomes.open_incident(
+            conn,
+            incident_id="inc-1",
+            opened_at="2025-01-09T09:00:00+00:00",
+            severity="high",
+            source="watcher",
+            summary="request req-002 escalated at step 5 (overfit_ratio 1.42 > 1.3)",
+            correlation_id="corr-002",
         )
-        conn.execute(
-            "INSERT INTO incidents (incident_id, opened_at, resolved_at, severity, source,"
-            " summary, correlation_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                "inc-0",
-                "2025-01-02T09:00:00+00:00",
-                "2025-01-03T09:00:00+00:00",
-                "low",
-                "gpu",
-                "lease returned late",
-                "corr-000",
-            ),
+        outcomes.open_incident(
+            conn,
+            incident_id="inc-0",
+            opened_at="2025-01-02T09:00:00+00:00",
+            severity="low",
+            source="gpu",
+            summary="lease returned late",
+            correlation_id="corr-000",
         )
+        outcomes.resolve_incidents(conn, "gpu", at="2025-01-03T09:00:00+00:00")
 
 
 @dataclass(frozen=True)
@@ -372,8 +370,9 @@ class SampleEnv:
 @contextmanager
 def sample_env() -> Iterator[SampleEnv]:
     """Yield a `SampleEnv`; everything is removed on exit."""
-    # Imported here: the store module belongs to the actors package, which the factory
-    # itself never needs; only the self-test and the benchmark seed a store.
+    # Imported here: the store and its retriever belong to the actors package, which the
+    # factory itself never needs; only the self-test and the benchmark seed a store.
+    from actors.bundle.retrieval import SqliteRetriever
     from actors.store.schema import connect
 
     with TemporaryDirectory(prefix="bundle-selftest-") as tmp:

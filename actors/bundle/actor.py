@@ -11,15 +11,10 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.to_thread
 
+from actors.bundle.retrieval import SqliteRetriever
 from actors.llm.models import resolve_model
 from actors.runtime import Actor, handles
-from bundle_factory import (
-    LlamaVocabTokenizer,
-    SqliteRetriever,
-    TokenBudget,
-    TokenizerError,
-    build_llm_context,
-)
+from bundle_factory import LlamaVocabTokenizer, TokenBudget, TokenizerError, build_llm_context
 from messages.bundle import BuildBundle, BundleBuilt
 
 if TYPE_CHECKING:

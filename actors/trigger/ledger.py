@@ -153,6 +153,36 @@ def insert_diagnostics(conn: sqlite3.Connection, diag: Diagnostics) -> None:
     )
 
 
+def insert_figure(
+    conn: sqlite3.Connection, *, draw_id: str, metric: str, value: float, recorded_at: str
+) -> None:
+    """Persist one real-stream figure without its per-draw record: the bundle self-test seeds
+    trends this way on a fixed clock (the daemon writes through `insert_diagnostics`)."""
+    conn.execute(
+        "INSERT INTO diagnostics (draw_id, metric, value, recorded_at) VALUES (?, ?, ?, ?)",
+        (draw_id, metric, value, recorded_at),
+    )
+
+
+def real_metric_names(conn: sqlite3.Connection, limit: int) -> list[str]:
+    """The names of at most `limit` metrics recorded for the real stream, alphabetical."""
+    rows = conn.execute(
+        "SELECT DISTINCT metric FROM diagnostics WHERE stream = 'real' ORDER BY metric LIMIT ?",
+        (limit,),
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def real_metric_values(conn: sqlite3.Connection, metric: str, limit: int) -> list[float]:
+    """The last `limit` real-stream values of `metric`, newest first (the bundle's trends)."""
+    rows = conn.execute(
+        "SELECT value FROM diagnostics WHERE metric = ? AND stream = 'real'"
+        " ORDER BY id DESC LIMIT ?",
+        (metric, limit),
+    ).fetchall()
+    return [float(row[0]) for row in rows]
+
+
 def draw_index_of(conn: sqlite3.Connection, draw_id: str | None) -> int | None:
     """The `draw_index` Chapter 13 gave a live draw (from its diagnostics), or None."""
     if draw_id is None:

@@ -32,8 +32,13 @@ def record(
     correlation_id: str,
     reason: str,
     detail: dict[str, Any],
+    finished_at: str | None = None,
 ) -> bool:
-    """Record a terminal outcome (once per request id); True when this call recorded it."""
+    """Record a terminal outcome (once per request id); True when this call recorded it.
+
+    Stamped now unless `finished_at` (ISO 8601) is given: the bundle self-test seeds a history
+    on a fixed clock.
+    """
     cursor = conn.execute(
         "INSERT INTO request_outcomes (request_id, request_type, status, correlation_id,"
         " reason, detail, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -45,7 +50,7 @@ def record(
             correlation_id,
             reason,
             json.dumps(detail, default=str),
-            _now(),
+            _now() if finished_at is None else finished_at,
         ),
     )
     return cursor.rowcount == 1
@@ -78,12 +83,13 @@ def recent(conn: sqlite3.Connection, limit: int = 3) -> list[tuple[str, str, str
 
 
 def latest(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
-    """The latest `limit` outcomes, newest first, as dicts: request_id, request_type, status,
+    """The latest `limit` outcomes, newest first (ties: the greater request id first, so the
+    bundle's tier 2 is deterministic), as dicts: request_id, request_type, status,
     correlation_id, reason, finished_at."""
     return as_dicts(
         conn.execute(
             "SELECT request_id, request_type, status, correlation_id, reason, finished_at"
-            " FROM request_outcomes ORDER BY finished_at DESC LIMIT ?",
+            " FROM request_outcomes ORDER BY finished_at DESC, request_id DESC LIMIT ?",
             (limit,),
         )
     )
@@ -115,22 +121,54 @@ def counts_by_type(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
 
 
 def open_incident(
-    conn: sqlite3.Connection, *, severity: str, source: str, summary: str, correlation_id: str
+    conn: sqlite3.Connection,
+    *,
+    severity: str,
+    source: str,
+    summary: str,
+    correlation_id: str,
+    incident_id: str | None = None,
+    opened_at: str | None = None,
 ) -> str:
-    """Open an incident (a failed or escalated request); returns its id."""
-    incident_id = new_id()
+    """Open an incident (a failed or escalated request); returns its id.
+
+    A fresh id, stamped now, unless `incident_id` / `opened_at` are given: the bundle self-test
+    seeds fixed incidents on a fixed clock.
+    """
+    iid = new_id() if incident_id is None else incident_id
     conn.execute(
         "INSERT INTO incidents (incident_id, opened_at, severity, source, summary,"
         " correlation_id) VALUES (?, ?, ?, ?, ?, ?)",
-        (incident_id, _now(), severity, source, summary, correlation_id),
+        (
+            iid,
+            _now() if opened_at is None else opened_at,
+            severity,
+            source,
+            summary,
+            correlation_id,
+        ),
     )
-    return incident_id
+    return iid
 
 
-def resolve_incidents(conn: sqlite3.Connection, source: str) -> int:
-    """Close the open incidents of one source (a resumed or superseded request)."""
+def resolve_incidents(conn: sqlite3.Connection, source: str, at: str | None = None) -> int:
+    """Close the open incidents of one source (a resumed or superseded request), stamped now
+    unless `at` (ISO 8601) is given."""
     cursor = conn.execute(
         "UPDATE incidents SET resolved_at = ? WHERE source = ? AND resolved_at IS NULL",
-        (_now(), source),
+        (_now() if at is None else at, source),
     )
     return cursor.rowcount
+
+
+def open_incidents(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
+    """At most `limit` unresolved incidents, newest first (ties: the greater id first):
+    incident_id, opened_at, severity, source, summary, correlation_id."""
+    return as_dicts(
+        conn.execute(
+            "SELECT incident_id, opened_at, severity, source, summary, correlation_id"
+            " FROM incidents WHERE resolved_at IS NULL"
+            " ORDER BY opened_at DESC, incident_id DESC LIMIT ?",
+            (limit,),
+        )
+    )

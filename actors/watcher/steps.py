@@ -27,8 +27,10 @@ def record(
     confidence: float,
     summary: str,
     correlation_id: str,
+    recorded_at: str | None = None,
 ) -> None:
-    """Record one evaluated step (a row per unit and attempt), stamped now."""
+    """Record one evaluated step (a row per unit and attempt), stamped now unless
+    `recorded_at` (ISO 8601) is given: the bundle self-test seeds a history on a fixed clock."""
     conn.execute(
         "INSERT INTO step_outcomes (run_id, request_id, step_id, attempt, status, action,"
         " confidence, summary, correlation_id, recorded_at)"
@@ -43,7 +45,7 @@ def record(
             confidence,
             summary,
             correlation_id,
-            datetime.now(UTC).isoformat(),
+            datetime.now(UTC).isoformat() if recorded_at is None else recorded_at,
         ),
     )
 
@@ -56,5 +58,18 @@ def steps_of(conn: sqlite3.Connection, request_id: str) -> list[dict[str, Any]]:
             "SELECT step_id, attempt, status, action, confidence, summary, recorded_at, run_id"
             " FROM step_outcomes WHERE request_id = ? ORDER BY id",
             (request_id,),
+        )
+    )
+
+
+def newest(conn: sqlite3.Connection, limit: int) -> list[dict[str, Any]]:
+    """The last `limit` steps of any request, newest first (ties: the later row first):
+    recorded_at, status, request_id, run_id, step_id, attempt, action, confidence, summary, id."""
+    return as_dicts(
+        conn.execute(
+            "SELECT recorded_at, status, request_id, run_id, step_id, attempt, action,"
+            " confidence, summary, id FROM step_outcomes"
+            " ORDER BY recorded_at DESC, id DESC LIMIT ?",
+            (limit,),
         )
     )

@@ -1,4 +1,9 @@
-"""Each table has one owning module: SQL naming a table is written only in its owner."""
+"""Each table has one owning module: SQL naming a table is written only in its owner.
+
+Scanned: every top-level package of the repository (actors/, bundle_factory/, messages/,
+pipeline/, grammars/, and any added later), migrations aside. Not scanned: tests/ and bench/,
+which may write rows directly as fixtures and read them back to verify what the owners did.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = ROOT / "actors" / "store" / "migrations"
+NOT_SCANNED = frozenset({"tests", "bench"})
+"""Top-level packages whose SQL is fixtures or verification, not a second owner."""
 CREATED = re.compile(r"\bCREATE TABLE\s+(?:IF NOT EXISTS\s+)?(\w+)", re.IGNORECASE)
-# SQL in actors/ is upper case, so `from x import y` never matches; DELETE FROM is a FROM.
+# The packages' SQL is upper case, so `from x import y` never matches; DELETE FROM is a FROM.
 NAMED = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN)\s+(\w+)\b")
 
 OWNERS = {
@@ -35,7 +42,7 @@ OWNERS = {
     "trigger_scores": "actors/trigger/ledger.py",
     "trigger_state": "actors/trigger/ledger.py",
 }
-"""Table -> the one module of actors/ whose SQL names it; every other module calls its functions."""
+"""Table -> the one module whose SQL names it; every other module calls its functions."""
 
 
 def _created_tables() -> set[str]:
@@ -46,10 +53,17 @@ def _created_tables() -> set[str]:
     }
 
 
+def _scanned_packages() -> list[Path]:
+    """The repository's top-level packages, tests/ and bench/ aside."""
+    return sorted(
+        path.parent for path in ROOT.glob("*/__init__.py") if path.parent.name not in NOT_SCANNED
+    )
+
+
 def _sql_sites() -> dict[str, set[str]]:
-    """table -> the modules of actors/ (migrations aside) whose SQL names it."""
+    """table -> the modules of the scanned packages (migrations aside) whose SQL names it."""
     sites: dict[str, set[str]] = {}
-    for path in (ROOT / "actors").rglob("*.py"):
+    for path in (p for package in _scanned_packages() for p in package.rglob("*.py")):
         if MIGRATIONS in path.parents:
             continue
         module = str(path.relative_to(ROOT))
@@ -69,9 +83,17 @@ def test_every_table_the_migrations_create_has_an_owner() -> None:
     }
 
 
+def test_the_scan_covers_every_package_but_tests_and_bench() -> None:
+    """The packages scanned include actors/ and bundle_factory/ (whose self-test seeds a store
+    and whose retriever once read it directly), and never tests/ or bench/."""
+    names = {path.name for path in _scanned_packages()}
+    assert {"actors", "bundle_factory", "messages", "pipeline"} <= names
+    assert not names & NOT_SCANNED
+
+
 def test_sql_on_each_table_is_written_only_in_its_owner() -> None:
-    """Outside its owner no module of actors/ names a table in SQL (FROM, INTO, UPDATE, JOIN,
-    DELETE FROM), and each owner does name its table (the map stays true)."""
+    """Outside its owner no module of the scanned packages names a table in SQL (FROM, INTO,
+    UPDATE, JOIN, DELETE FROM), and each owner does name its table (the map stays true)."""
     sites = _sql_sites()
     strays = {
         table: sorted(modules - {owner})

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from actors.bundle import SqliteRetriever
 from bundle_factory import (
     BundleError,
     CheckStatus,
     ResultsError,
-    SqliteRetriever,
     StatePathError,
     UnknownStepError,
     build_llm_context,
