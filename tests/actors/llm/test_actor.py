@@ -125,11 +125,11 @@ async def test_a_shutdown_cuts_a_generation_short(
     """A stop requested while the worker generates ends the worker at once (it would read
     `exit` only after the generation) and the caller gets the heuristic's answer: a minute-long
     answer on a CPU can no longer stretch the daemon's shutdown. No new worker starts."""
-    start = WorkerClient.start.__func__  # type: ignore[attr-defined]
+    start = WorkerClient.start  # the real one, bound to the class
 
-    async def hanging(cls: type[WorkerClient], path: Path, **kwargs: Any) -> WorkerClient:
+    async def hanging(_cls: type[WorkerClient], path: Path, /, **kwargs: Any) -> WorkerClient:
         # The fake worker sleeps inside the generation without reading stdin, as llama.cpp does.
-        return await start(cls, path, command=[sys.executable, str(FAKE_WORKER), "hang"], **kwargs)
+        return await start(path, command=[sys.executable, str(FAKE_WORKER), "hang"], **kwargs)
 
     monkeypatch.setattr(WorkerClient, "start", classmethod(hanging))
     settings = harness_settings(tmp_path, llm={"model": str(tiny_model)})
