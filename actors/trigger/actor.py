@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from actors.runtime import Actor, handles
 from actors.services import BUNDLE, LLM, WATCHER
-from actors.trigger import filing, ledger
+from actors.trigger import filing, ledger, policy_store
 from actors.trigger.acceptance import Acceptance, Outcome, judge_proposal, routine_refresh
 from actors.trigger.context import NO_SIGNAL, REFRESH, ModelRecord, NoSignal
 from actors.trigger.detector import ModelPrior, threshold
@@ -290,7 +290,7 @@ class TriggerActor(Actor):
         proposal, source, problem = await self._propose(msg, trigger, evaluation, diag, decision_id)
 
         def context(conn: sqlite3.Connection) -> tuple[dict[str, float], list[Any], int, Any]:
-            _pid, params = ledger.active_policy(conn)
+            _pid, params = policy_store.active_policy(conn)
             current = {k: float(v) for k, v in params.model_dump().items() if k != "schema_version"}
             start = ledger.draw_id_at(conn, trigger.history_start_index)
             if start is None and trigger.history_start_index is None:
@@ -745,14 +745,16 @@ class TriggerActor(Actor):
         verdict = gate(candidate, self.policies)
 
         def record(conn: sqlite3.Connection) -> str | None:
-            if ledger.policy_status(conn, candidate.policy_id) is not None:
+            if policy_store.policy_status(conn, candidate.policy_id) is not None:
                 return None
-            active, _params = ledger.active_policy(conn)
+            active, _params = policy_store.active_policy(conn)
             if active == candidate.policy_id:
                 return None
             tally = ShadowTally(policy_id=candidate.policy_id, active_policy_id=active)
             status = "shadow" if verdict.passed else "rejected"
-            ledger.upsert_candidate(conn, candidate, status, "; ".join(verdict.reasons), tally)
+            policy_store.upsert_candidate(
+                conn, candidate, status, "; ".join(verdict.reasons), tally
+            )
             return status
 
         status = await self.services.store.transaction(record)
@@ -777,7 +779,7 @@ class TriggerActor(Actor):
 
     async def _shadow(self, msg: DrawIngested) -> None:
         """Score every candidate in shadow beside the active policy on this real draw."""
-        shadows = await self.services.store.run(ledger.shadow_policies)
+        shadows = await self.services.store.run(policy_store.shadow_policies)
         if not shadows:
             return
         draw = msg.draw
@@ -793,7 +795,7 @@ class TriggerActor(Actor):
             regime = ledger.latest_model(conn)
             start = None if regime is None else regime.history_from
             values = ledger.real_values_before(conn, draw.draw_id, start_draw_id=start)
-            return values, ledger.active_policy(conn)[1]
+            return values, policy_store.active_policy(conn)[1]
 
         values, active_params = await self.services.store.run(history)
         active_pool = await anyio.to_thread.run_sync(policy_pool, found, mod, active_params, values)
@@ -809,9 +811,11 @@ class TriggerActor(Actor):
             verdict = shadow_verdict(new, self.policies)
 
             def save(conn: sqlite3.Connection, new: ShadowTally = new, v: Any = verdict) -> None:
-                ledger.set_tally(conn, new)
+                policy_store.set_tally(conn, new)
                 if v is not None:
-                    ledger.settle_candidate(conn, new.policy_id, promote=v.promote, reason=v.reason)
+                    policy_store.settle_candidate(
+                        conn, new.policy_id, promote=v.promote, reason=v.reason
+                    )
 
             await self.services.store.transaction(save)
             if verdict is None:

@@ -23,7 +23,7 @@ from actors.paths import StatePaths
 from actors.pending import pending_items
 from actors.pending import render as render_pending
 from actors.store import StoreError, connect, in_transaction
-from actors.trigger import filing, ledger
+from actors.trigger import filing, ledger, policy_store
 from actors.watcher import spool
 
 if TYPE_CHECKING:
@@ -186,9 +186,9 @@ def policy_show_command(args: argparse.Namespace, settings: Settings) -> int:
     except StoreError as exc:
         return _fail(str(exc), EXIT_FAILED)
     with closing(conn):
-        active, params = ledger.active_policy(conn)
-        rows = ledger.policy_rows(conn)
-    default = " (default)" if active == ledger.DEFAULT_POLICY_ID else ""
+        active, params = policy_store.active_policy(conn)
+        rows = policy_store.policy_rows(conn)
+    default = " (default)" if active == policy_store.DEFAULT_POLICY_ID else ""
     _out(f"active: {active}{default}")
     _out(f"  {params.model_dump_json(exclude={'schema_version'})}")
     for policy_id, status, reason in rows:
@@ -203,7 +203,7 @@ def policy_rollback_command(args: argparse.Namespace, settings: Settings) -> int
     except StoreError as exc:
         return _fail(str(exc), EXIT_FAILED)
     with closing(conn):
-        moved = in_transaction(conn, ledger.rollback)
+        moved = in_transaction(conn, policy_store.rollback)
     if moved is None:
         return _fail("nothing to roll back: no policy was ever promoted", EXIT_FAILED)
     current, restored = moved

@@ -10,7 +10,7 @@ import pytest
 from actors.pending import pending_items
 from actors.services import LLM, TRIGGER, WATCHER
 from actors.testing import harness_settings, open_test_system, probe, scripted_llm
-from actors.trigger import cli, filing, ledger
+from actors.trigger import cli, filing, ledger, policy_store
 from actors.trigger.context import ModelRecord
 from actors.trigger.detector import ModelPrior
 from actors.watcher import spool
@@ -352,8 +352,8 @@ async def test_promotion_after_shadow_draws_and_rollback(tmp_path: Path) -> None
         strict = candidate("pol-strict", min_match_rate=1.0)
 
         def activate(conn: Any) -> None:
-            ledger.upsert_candidate(conn, strict, "shadow", "", None)
-            ledger.settle_candidate(conn, "pol-strict", promote=True, reason="seeded")
+            policy_store.upsert_candidate(conn, strict, "shadow", "", None)
+            policy_store.settle_candidate(conn, "pol-strict", promote=True, reason="seeded")
 
         await h.services.store.transaction(activate)
         trigger = h.system.ref(TRIGGER)
@@ -368,7 +368,7 @@ async def test_promotion_after_shadow_draws_and_rollback(tmp_path: Path) -> None
             await trigger.tell(ingested(i, values[i]))
             await h.system.wait_idle()
         statuses = {
-            pid: status for pid, status, _r in await h.services.store.run(ledger.policy_rows)
+            pid: status for pid, status, _r in await h.services.store.run(policy_store.policy_rows)
         }
         promotions = audit_events(h, "promotion")
     assert statuses["pol-better"] == "active"
@@ -382,7 +382,7 @@ async def test_promotion_after_shadow_draws_and_rollback(tmp_path: Path) -> None
     assert cli.policy_rollback_command(args, settings) == 0
     conn = ledger_conn(settings)
     try:
-        assert ledger.active_policy(conn)[0] == "pol-strict"
+        assert policy_store.active_policy(conn)[0] == "pol-strict"
     finally:
         conn.close()
     assert cli.policy_rollback_command(args, settings) == 0
@@ -399,7 +399,7 @@ async def test_candidate_failing_the_gate_never_enters_shadow(tmp_path: Path) ->
         await h.system.ref(TRIGGER).tell(CandidateEmitted(candidate=overfit, run_id="r",
                                                           request_id="q"))  # fmt: skip
         await h.system.wait_idle()
-        statuses = await h.services.store.run(ledger.policy_rows)
+        statuses = await h.services.store.run(policy_store.policy_rows)
         [event] = audit_events(h, "promotion")
     assert statuses[0][:2] == ("pol-overfit", "rejected")
     assert event["event"] == "gate_failed"
