@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from actors.store import connect
-from actors.trigger import ledger
+from actors.trigger import decision_store, ledger
 from actors.watcher import progress as progress_store
 from actors.watcher import spool
 from actors.watcher.halt import read_halt, resume_command
@@ -56,7 +56,7 @@ def _cmd(paths: StatePaths, tail: str) -> str:
 def decision_items(conn: sqlite3.Connection, paths: StatePaths) -> list[PendingItem]:
     """Chapter 13 decisions waiting for a person."""
     items = []
-    for row in ledger.pending_decisions(conn):
+    for row in decision_store.pending_decisions(conn):
         did = str(row["decision_id"])
         items.append(
             PendingItem(

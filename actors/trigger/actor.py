@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from actors.runtime import Actor, handles
 from actors.services import BUNDLE, LLM, WATCHER
-from actors.trigger import filing, ledger, policy_store
+from actors.trigger import decision_store, filing, ledger, policy_store
 from actors.trigger.acceptance import Acceptance, Outcome, judge_proposal, routine_refresh
 from actors.trigger.context import NO_SIGNAL, REFRESH, ModelRecord, NoSignal
 from actors.trigger.detector import ModelPrior, threshold
@@ -297,8 +297,8 @@ class TriggerActor(Actor):
                 start = _regime_of(ledger.latest_model(conn), trigger.rule)
             return (
                 current,
-                ledger.applied_runs(conn),
-                ledger.prior_rejects(conn, trigger.rule),
+                decision_store.applied_runs(conn),
+                decision_store.prior_rejects(conn, trigger.rule),
                 start,
             )
 
@@ -518,7 +518,7 @@ class TriggerActor(Actor):
         state = self.state
 
         def close(conn: sqlite3.Connection) -> tuple[Any, NoSignal | None, bool]:
-            closed = ledger.finish_request(
+            closed = decision_store.finish_request(
                 conn,
                 msg.request_id,
                 msg.status,

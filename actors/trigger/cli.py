@@ -23,7 +23,7 @@ from actors.paths import StatePaths
 from actors.pending import pending_items
 from actors.pending import render as render_pending
 from actors.store import StoreError, connect, in_transaction
-from actors.trigger import filing, ledger, policy_store
+from actors.trigger import decision_store, filing, policy_store
 from actors.watcher import spool
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ def pending_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _pending(conn: sqlite3.Connection, decision_id: str) -> dict[str, Any] | str:
-    found = ledger.decision(conn, decision_id)
+    found = decision_store.decision(conn, decision_id)
     if found is None:
         return f"no Chapter 13 decision with id {decision_id!r}"
     if found["status"] != "pending_approval":
@@ -161,7 +161,7 @@ def reject_command(args: argparse.Namespace, settings: Settings) -> int:
             return _fail(found)
         in_transaction(
             conn,
-            lambda c: ledger.set_decision_status(
+            lambda c: decision_store.set_decision_status(
                 c, args.decision_id, "denied", by=user, note=reason
             ),
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from actors.trigger import ledger
+from actors.trigger import decision_store
 from actors.trigger.acceptance import Acceptance, Outcome
 from actors.watcher import spool
 from messages.base import Model
@@ -192,8 +192,8 @@ def approve(
     submit(paths, request)
 
     def record(c: sqlite3.Connection) -> None:
-        ledger.set_decision_status(c, str(decision["decision_id"]), "approved", by=by)
-        ledger.insert_request(
+        decision_store.set_decision_status(c, str(decision["decision_id"]), "approved", by=by)
+        decision_store.insert_request(
             c,
             request.request_id,
             str(decision["action"]),
@@ -208,7 +208,7 @@ def approve(
 
 def record_decision(conn: sqlite3.Connection, filing: Filing) -> None:
     """The decision row (every outcome, with its reasons)."""
-    ledger.insert_decision(
+    decision_store.insert_decision(
         conn,
         decision_id=filing.decision_id,
         draw_id=filing.draw_id,
@@ -230,7 +230,7 @@ def record_decision(conn: sqlite3.Connection, filing: Filing) -> None:
 
 def record_request(conn: sqlite3.Connection, filing: Filing, request_id: str) -> None:
     """The open request (and the parked one it supersedes, finished)."""
-    ledger.insert_request(
+    decision_store.insert_request(
         conn,
         request_id,
         filing.action,
@@ -239,7 +239,7 @@ def record_request(conn: sqlite3.Connection, filing: Filing, request_id: str) ->
         history_from=filing.request.get("history_from"),
     )
     if filing.supersedes is not None:
-        ledger.supersede(conn, filing.supersedes, request_id)
+        decision_store.supersede(conn, filing.supersedes, request_id)
 
 
 def audit_records(filing: Filing) -> list[dict[str, Any]]:

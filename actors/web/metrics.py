@@ -24,7 +24,7 @@ from prometheus_client.core import (
 from actors.gpu import lease as lease_store
 from actors.ingestion import filelog
 from actors.ingestion.history import stream_counts
-from actors.trigger import ledger
+from actors.trigger import decision_store, ledger
 from actors.watcher import outcomes as outcome_store
 from actors.web.readmodel import connect_readonly
 
@@ -129,7 +129,7 @@ class ConsoleCollector:
                     scored.add_metric(["hit" if hit else "miss"], float(count))
                 for rtype, status, count in _q(outcome_store.counts_by_type, conn) or []:
                     requests.add_metric([str(rtype), str(status)], float(count))
-                for rule, outcome, count in _q(ledger.decision_counts, conn) or []:
+                for rule, outcome, count in _q(decision_store.decision_counts, conn) or []:
                     decisions.add_metric([str(rule), str(outcome).lower()], float(count))
                 last = _q(ledger.latest_diagnostics_body, conn)
                 if last is not None:
@@ -145,7 +145,7 @@ class ConsoleCollector:
                         value = body.get(key)
                         if isinstance(value, int | float):
                             gauges[name].add_metric([], float(value))
-                pending.add_metric([], float(_q(ledger.pending_count, conn) or 0))
+                pending.add_metric([], float(_q(decision_store.pending_count, conn) or 0))
                 leases_out.add_metric([], float(_q(lease_store.open_count, conn) or 0))
                 lease_seconds = [
                     v for v in (_q(lease_store.returned_durations, conn) or []) if v is not None

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from actors.gpu import lease as lease_store
 from actors.paths import SPOOL_STATES, StatePaths
-from actors.trigger import ledger
+from actors.trigger import decision_store, ledger
 from actors.watcher import outcomes as outcome_store
 from actors.watcher import progress as progress_store
 from actors.watcher import steps as step_store
@@ -123,7 +123,7 @@ def pending_items(
                 "correlation_id": row.get("correlation_id"),
                 "actions": ["approve", "reject"],
             }
-            for row in ledger.pending_decisions(conn)
+            for row in decision_store.pending_decisions(conn)
         )
     for row in _read(progress_store.waiting_for_a_person, conn) or []:
         items.append(  # noqa: PERF401 (one source of three; a comprehension reads worse)
@@ -260,7 +260,7 @@ def request_detail(
     """One request: outcome, steps (with the advisor's reasons), leases, Chapter 13's side."""
     outcome = _read(lambda c: outcome_store.outcome_row(c, request_id), conn)
     progress = _read(lambda c: progress_store.progress_row(c, request_id), conn)
-    filed = _read(lambda c: ledger.request_row(c, request_id), conn)
+    filed = _read(lambda c: decision_store.request_row(c, request_id), conn)
     spooled: dict[str, Any] | None = None
     for state in SPOOL_STATES:
         candidate = paths.spool_dir(state) / f"{request_id}.json"
@@ -268,7 +268,7 @@ def request_detail(
             spooled = {"state": state, "body": _spool_body(candidate)}
             break
     try:
-        decided = ledger.decision(conn, request_id)
+        decided = decision_store.decision(conn, request_id)
     except sqlite3.OperationalError:
         decided = None
     if not (outcome or progress or filed or spooled or decided):
@@ -324,7 +324,7 @@ def lines_with(
 
 def decisions(conn: sqlite3.Connection, *, limit: int = 200) -> list[dict[str, Any]]:
     """Chapter 13's decisions, newest first (JSON columns decoded)."""
-    rows = _read(lambda c: ledger.recent_decisions(c, limit), conn) or []
+    rows = _read(lambda c: decision_store.recent_decisions(c, limit), conn) or []
     for row in rows:
         row["reasons"] = _json(row["reasons"], [])
     return rows

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from actors.trigger import ledger
+from actors.trigger import decision_store, ledger
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -184,7 +184,7 @@ def _downsample(arrays: dict[str, np.ndarray], points: int, total: int) -> dict[
 def decision_markers(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     """Chapter 13's decisions as chart markers: retrain, refresh or escalation, at their draw."""
     try:
-        rows = ledger.decision_marks(conn)
+        rows = decision_store.decision_marks(conn)
     except sqlite3.OperationalError:
         return []
     out = []

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from actors.trigger import ledger
+from actors.trigger import decision_store
 from messages.artifacts import PredictedValue, PredictionPool
 from messages.decisions import Chapter13Action, Chapter13Proposal, FailureMode, RiskLevel
 from messages.enums import LearningLoopScope
@@ -101,7 +101,7 @@ async def decisions(harness: Harness) -> list[dict[str, Any]]:
         ids = conn.execute(
             "SELECT decision_id FROM trigger_decisions ORDER BY created_at, rowid"
         ).fetchall()
-        return [d for (i,) in ids if (d := ledger.decision(conn, i)) is not None]
+        return [d for (i,) in ids if (d := decision_store.decision(conn, i)) is not None]
 
     return await harness.services.store.run(query)
 

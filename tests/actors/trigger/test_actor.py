@@ -10,7 +10,7 @@ import pytest
 from actors.pending import pending_items
 from actors.services import LLM, TRIGGER, WATCHER
 from actors.testing import harness_settings, open_test_system, probe, scripted_llm
-from actors.trigger import cli, filing, ledger, policy_store
+from actors.trigger import cli, decision_store, filing, ledger, policy_store
 from actors.trigger.context import ModelRecord
 from actors.trigger.detector import ModelPrior
 from actors.watcher import spool
@@ -143,11 +143,11 @@ async def test_without_a_usable_proposal_it_escalates_and_a_person_decides(
     assert cli.approve_command(argparse.Namespace(decision_id="nope"), settings) == 2
     conn = ledger_conn(settings)
     try:
-        assert ledger.decision(conn, first)["status"] == "approved"  # type: ignore[index]
-        denied = ledger.decision(conn, second)
+        assert decision_store.decision(conn, first)["status"] == "approved"  # type: ignore[index]
+        denied = decision_store.decision(conn, second)
         assert denied is not None
         assert (denied["status"], denied["note"]) == ("denied", args.reason)
-        assert [(r.request_id, r.action) for r in ledger.open_requests(conn)] == [
+        assert [(r.request_id, r.action) for r in decision_store.open_requests(conn)] == [
             (first, "pipeline_rerun")
         ]
         regime = {
@@ -258,7 +258,7 @@ async def test_completed_step_6_registers_its_pool_and_its_model(tmp_path: Path)
         )
         await h.system.wait_idle()
         record = await h.services.store.run(lambda c: ledger.model_record(c, "m2"))
-        open_now = await h.services.store.run(ledger.open_requests)
+        open_now = await h.services.store.run(decision_store.open_requests)
         await trigger.tell(ingested(BOOTSTRAP, 42))
         await h.system.wait_idle()
         scored = await rows(h, "SELECT hit, pool_id FROM trigger_scores WHERE draw_id = ?",
@@ -300,7 +300,7 @@ async def test_a_retrain_that_finds_nothing_enters_no_signal_and_backs_off(
         await draws_without_pool(h, 1, start=BOOTSTRAP + 4)
         filed = h.probe(WATCHER).of(RequestFiled)
         found = await decisions(h)
-        parked = await h.services.store.run(ledger.open_requests)
+        parked = await h.services.store.run(decision_store.open_requests)
     assert state is not None
     assert (state.since_index, state.attempts, state.next_index) == (BOOTSTRAP, 1, BOOTSTRAP + 5)
     assert state.escalation_id == first.request_id  # the parked request is the escalation

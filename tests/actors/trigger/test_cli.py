@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 from actors.store import connect
-from actors.trigger import ledger
+from actors.trigger import decision_store
 from tests.e2e.conftest import run_cli
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ def escalated(state_dir: Path, decision_id: str) -> None:
             "source": "trigger",
             "reason": "Chapter 13: regime_shift (ESCALATE)",
         }
-        ledger.insert_decision(
+        decision_store.insert_decision(
             conn,
             decision_id=decision_id,
             draw_id="d-1",

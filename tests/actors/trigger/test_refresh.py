@@ -8,7 +8,7 @@ import pytest
 
 from actors.services import TRIGGER, WATCHER
 from actors.testing import open_test_system, probe
-from actors.trigger import ledger
+from actors.trigger import decision_store, ledger
 from actors.trigger.context import ModelRecord
 from actors.trigger.detector import ModelPrior
 from actors.watcher import spool
@@ -88,7 +88,7 @@ async def test_a_parked_retrain_holds_no_refresh_back(tmp_path: Path) -> None:
         await regime_model(h, None)
 
         def open_retrain(conn: Any) -> None:
-            ledger.insert_request(conn, "r-1", "pipeline_rerun", "change_point", None)
+            decision_store.insert_request(conn, "r-1", "pipeline_rerun", "change_point", None)
 
         await h.services.store.transaction(open_retrain)
         trigger = h.system.ref(TRIGGER)
@@ -102,7 +102,7 @@ async def test_a_parked_retrain_holds_no_refresh_back(tmp_path: Path) -> None:
         await h.system.wait_idle()
         await trigger.tell(ingested(1, 7))
         await h.system.wait_idle()
-        parked = await h.services.store.run(ledger.open_requests)
+        parked = await h.services.store.run(decision_store.open_requests)
     assert len(filed(h)) == 1
     assert [(r.request_id, r.parked) for r in parked if r.rule != "refresh"] == [("r-1", True)]
 
@@ -130,7 +130,7 @@ async def test_a_stale_refresh_pool_is_followed_at_once_by_the_next_refresh(
         )
         await h.system.wait_idle()
         final = filed(h)
-        still_open = await h.services.store.run(ledger.open_requests)
+        still_open = await h.services.store.run(decision_store.open_requests)
     assert len(later) == 2
     assert final == later  # a failed refresh is not retried at once: no loop of failures
     assert still_open == ()

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from actors.config import Settings
 from actors.store import connect
 from actors.testing import harness_settings, open_test_system
-from actors.trigger import ledger
+from actors.trigger import decision_store
 from actors.watcher.halt import HaltState, write_halt
 from actors.web.server import open_socket, parse_bind
 from messages.base import utcnow
@@ -78,7 +78,7 @@ def seed_decision(state_dir: Path, decision_id: str, reason: str) -> None:
             "source": "trigger",
             "reason": "Chapter 13: regime_shift (ESCALATE)",
         }
-        ledger.insert_decision(
+        decision_store.insert_decision(
             conn,
             decision_id=decision_id,
             draw_id="d-1",
