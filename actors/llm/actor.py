@@ -72,7 +72,7 @@ class LLMActor(Actor):
             # Shielded: the LLM's own phase may come meanwhile; the stop (bounded by the
             # client's kill deadline) and its audit record must not be cut in two.
             with anyio.CancelScope(shield=True):
-                await self._stop_worker("shutdown during a generation", grace_s=0.0)
+                await self._stop_worker("shutdown during a generation")
 
     async def _unload_when_idle(self, idle_s: float) -> None:
         # Polled from a task, so a worker idle for `idle_s` is stopped even with no message.
@@ -102,14 +102,14 @@ class LLMActor(Actor):
             await self._audit("worker_started", to_state="loaded", pid=self.client.pid)
         return self.client
 
-    async def _stop_worker(self, reason: str, *, grace_s: float = 5.0) -> int:
+    async def _stop_worker(self, reason: str) -> int:
         client, self.client = self.client, None
         if client is None:
             return 0
         pid = client.pid
-        if client.in_flight is not None and self.system.stop_requested:
-            grace_s = 0.0  # a shutdown does not wait for a generation (see above)
-        freed = await client.stop(grace_s=grace_s)
+        # A shutdown does not wait for a generation (see _cut_generation_on_shutdown).
+        cut = client.in_flight is not None and self.system.stop_requested
+        freed = await client.stop(grace_s=0.0 if cut else 5.0)
         self.log.info("llm.worker_stopped", pid=pid, freed_bytes=freed, reason=reason)
         await self._audit(
             "worker_stopped",
